@@ -1,0 +1,250 @@
+"""The run config: one YAML file <-> validated, typed objects. Every field is documented once, here.
+
+The YAML file is the whole truth of a run (like a PEFT config describes what gets built): the resolved
+config is saved into every run folder, and ``distilora init`` writes an annotated starter file generated
+from the field descriptions below.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from distilora.errors import ConfigError
+
+BUNDLED_BACKBONE = "minilm"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    train: str | None = Field(None, description="Training data: CSV/TSV/JSONL/Parquet file, `datasets` folder or hub name; empty = the bundled demo set.")
+    validation: str | None = Field(None, description="Validation data (same formats); empty = a seeded stratified split of train.")
+    test: str | None = Field(None, description="Test data (same formats); empty = a seeded stratified split of train when test_fraction > 0.")
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "datasets", "hub"] = Field("auto", description="File format; auto = from the extension (a folder is a `datasets` save_to_disk folder).")
+    hub_split: str = Field("train", description="Split name to read when a data path is a hub dataset id (train/validation/test files each name their own).")
+    text_column: str = Field("text", description="Column holding the text to classify.")
+    text_pair_column: str | None = Field(None, description="Optional second text column (sentence pairs, e.g. prompt + response).")
+    label_column: str | list[str] = Field("label", description="Label column; a list of 0/1 columns makes a multi-label task.")
+    task: Literal["auto", "binary", "multiclass", "multilabel"] = Field("auto", description="Task type; auto = multilabel for a list of label columns or separated labels, else binary/multiclass by class count.")
+    labels: list[str] | str | None = Field(None, description="Class names in order, or a path to a file with one per line; empty = sorted values seen in train.")
+    label_encoding: Literal["name", "index"] = Field("name", description="name = cells hold class names/values; index = cells hold 0-based indices into `labels`.")
+    label_separator: str | None = Field(None, description="Separator for several labels in one cell (e.g. ','), which makes the task multi-label.")
+    delimiter: str | None = Field(None, description="Field delimiter for CSV/TSV; empty = ',' for .csv and tab for .tsv/.txt.")
+    quoting: Literal["minimal", "none"] = Field("minimal", description="CSV quoting; 'none' reads quote characters as text (needed for SST-2 and GoEmotions).")
+    header: bool = Field(True, description="Whether CSV/TSV files have a header row.")
+    column_names: list[str] | None = Field(None, description="Column names for header-less CSV/TSV files.")
+    encoding: str = Field("utf-8", description="Text encoding of CSV/TSV/JSONL files.")
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of train held out for validation when no validation file is given.")
+    test_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share of train held out for test when no test file is given.")
+    train_size: int | None = Field(None, gt=0, description="Use at most this many training rows (seeded, stratified); empty = all.")
+    balance: Literal["none", "down", "up"] = Field("none", description="Re-balance the training split only: down-sample majority or up-sample minority classes (seeded).")
+    max_length: int = Field(128, gt=8, le=8192, description="Tokens per text after truncation.")
+    seed: int = Field(42, description="Seed for splits, sampling and balancing.")
+
+
+class ModelConfig(_Section):
+    backbone: str = Field(BUNDLED_BACKBONE, description="Encoder: 'minilm' (bundled all-MiniLM-L6-v2), a local Hugging Face folder, or a hub id.")
+    method: Literal["lora", "full", "head"] = Field("lora", description="lora = PEFT adapters + trained head; full = all weights; head = frozen encoder, trained head.")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Override the backbone's hidden/attention dropout; empty = keep the backbone's.")
+
+
+class PeftConfig(_Section):
+    r: int = Field(16, gt=0, description="LoRA rank.")
+    alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rslora).")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: Union[Literal["auto", "all-linear"], list[str]] = Field("auto", description="'auto' = attention + FFN projections chosen per architecture; 'all-linear'; or module names.")
+    use_rslora: bool = Field(False, description="Rank-stabilised LoRA scaling (alpha / sqrt(r)).")
+
+
+class TrainConfig(_Section):
+    epochs: float = Field(3, gt=0, description="Training epochs (fractions allowed).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
+    batch_size: int = Field(32, gt=0, description="Global batch size (split across processes under accelerate launch).")
+    grad_accum: int = Field(1, gt=0, description="Micro-batches accumulated per optimizer step.")
+    lr: float | None = Field(None, gt=0, description="Peak learning rate; empty = 5e-4 for lora, 5e-5 for full, 2e-3 for head.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and LayerNorm).")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps spent in linear warm-up.")
+    scheduler: Literal["linear", "cosine", "constant"] = Field("linear", description="Learning-rate decay after warm-up.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; empty = no clipping.")
+    precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="Mixed precision; auto = bf16/fp16 on GPUs that support it, fp32 on CPU.")
+    loss: Literal["auto", "ce", "focal", "bce"] = Field("auto", description="auto = cross-entropy (single-label) or BCE (multi-label); focal down-weights easy examples.")
+    focal_gamma: float = Field(2.0, ge=0, description="Focal-loss gamma.")
+    class_weights: Union[Literal["none", "auto"], list[float]] = Field("none", description="'auto' = inverse class frequency (normalised); or one weight per class.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing for cross-entropy.")
+    group_by_length: bool = Field(True, description="Batch texts of similar length together (less padding, faster).")
+    eval_every: Union[Literal["epoch"], int] = Field("epoch", description="Evaluate on validation every epoch or every N optimizer steps.")
+    metric: str = Field("auto", description="Validation metric that picks the best checkpoint; auto = f1 (binary), macro_f1 (multiclass), micro_f1 (multilabel).")
+    early_stopping_patience: int | None = Field(None, gt=0, description="Stop after this many evaluations without improvement; empty = never.")
+    checkpoint_every: int = Field(200, gt=0, description="Save a resumable checkpoint every N optimizer steps (and at every evaluation).")
+    seed: int = Field(42, description="Seed for initialisation, shuffling and dropout.")
+    threads: int | None = Field(None, gt=0, description="CPU threads for torch; empty = torch's default.")
+
+
+class EvalConfig(_Section):
+    threshold: float = Field(0.5, gt=0, lt=1, description="Decision threshold for binary / multi-label when not tuned.")
+    tune_threshold: str = Field("f1", description="Pick the threshold on validation: 'none', 'f1', 'precision:0.9' or 'recall:0.9' (binary and per label for multi-label).")
+    calibrate: bool = Field(True, description="Fit temperature scaling on validation and use it for reported probabilities.")
+    report: bool = Field(True, description="Write report.html and report.md into the run folder after training.")
+    batch_size: int = Field(64, gt=0, description="Batch size for evaluation and prediction.")
+
+
+class DistillConfig(_Section):
+    teacher: str | None = Field(None, description="Teacher run folder for soft targets; empty = no soft-target distillation.")
+    alpha: float = Field(0.5, ge=0, le=1, description="Weight of the hard-label loss; 1 - alpha goes to the KD loss.")
+    temperature: float = Field(2.0, gt=0, description="Softmax temperature for KD (loss scaled by T^2).")
+    student_layers: Union[Literal["all", "odd", "even"], str, list[int]] = Field("all", description="Layers copied from the backbone: all, odd, even, first-K, last-K, uniform-K, or a list of 0-based indices.")
+    aux_column: str | None = Field(None, description="Column of teacher scores (JSON list of [name, score] pairs or of numbers) for multi-target distillation.")
+    aux_names: list[str] | None = Field(None, description="Names of the auxiliary targets in order; empty = read from the first JSON pairs.")
+    sigma: float = Field(0.8, ge=0, le=1, description="Weight of the main loss; 1 - sigma goes to the auxiliary-score loss.")
+
+
+class RunConfig(_Section):
+    name: str = Field("run", description="Run name, used for the default output folder.")
+    output_dir: str | None = Field(None, description="Run folder to write; empty = runs/<name>.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    peft: PeftConfig = Field(default_factory=PeftConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+
+    @model_validator(mode="after")
+    def _check_threshold_rule(self) -> "RunConfig":
+        parse_threshold_rule(self.eval.tune_threshold)
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else Path("runs") / self.name
+
+    def learning_rate(self) -> float:
+        """The configured learning rate, or the method's default (LoRA needs ~10x full fine-tuning's)."""
+        if self.train.lr is not None:
+            return self.train.lr
+        return {"lora": 5e-4, "full": 5e-5, "head": 2e-3}[self.model.method]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
+    """Split 'precision:0.9' into ('precision', 0.9); 'f1' and 'none' carry no target."""
+    kind, _, target = rule.partition(":")
+    if kind in ("none", "f1") and not target:
+        return kind, None
+    if kind in ("precision", "recall") and target:
+        try:
+            value = float(target)
+        except ValueError:
+            value = -1.0
+        if 0 < value < 1:
+            return kind, value
+    raise ConfigError(
+        f"eval.tune_threshold: {rule!r} is not valid; use 'none', 'f1', 'precision:0.9' or 'recall:0.9'"
+    )
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        section_path, key = first["loc"][:-1], str(first["loc"][-1])
+        model: type[BaseModel] = RunConfig
+        for part in section_path:
+            annotation = model.model_fields[str(part)].annotation
+            model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else model
+        close = difflib.get_close_matches(key, list(model.model_fields), n=1)
+        hint = f"; did you mean '{'.'.join([*map(str, section_path), close[0]])}'?" if close else ""
+        valid = ", ".join(model.model_fields)
+        return f"{source}: unknown key '{where}'{hint} (valid keys here: {valid})"
+    return f"{source}: {where}: {first['msg']} (got {first.get('input')!r})"
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Turn ['peft.r=16', 'train.lr=5e-4'] into a nested dict; values are parsed as YAML scalars/lists."""
+    nested: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set peft.r=16")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (int, float)) and raw.strip().lower() in ("inf", "nan"):
+            value = raw
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {pair!r}: '{part}' is both a value and a section")
+        node[parts[-1]] = value
+    return nested
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_config(raw: dict[str, Any], overrides: list[str] | None = None, source: str = "config") -> RunConfig:
+    """Validate a raw mapping plus KEY=VALUE overrides into a RunConfig, with one-line errors."""
+    merged = _deep_merge(raw, parse_overrides(overrides or []))
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config (or start from the defaults when path is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found; create one with `distilora init {path}`")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections (data:, model:, ...) at the top level")
+        raw = loaded or {}
+    return build_config(raw, overrides, source)
+
+
+def annotated_yaml(config: RunConfig | None = None) -> str:
+    """A starter config: every field with its value and its one-line description as a comment."""
+    config = config or RunConfig()
+    lines = ["# distilora run config. Every key is optional; shown values are the defaults.",
+             "# Override any field on the command line: distilora train config.yaml --set peft.r=8 train.lr=1e-3", ""]
+
+    def emit(model: BaseModel, indent: str) -> None:
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                lines.append(f"{indent}{name}:")
+                emit(value, indent + "  ")
+                continue
+            dumped = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+            dumped = dumped.removesuffix("\n...").removesuffix("...").strip()
+            if value is None:
+                dumped = "null"
+            lines.append(f"{indent}{name}: {dumped}  # {field.description}")
+
+    emit(config, "")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,171 @@
+"""The run folder: the one artifact that training writes and everything downstream reads.
+
+Layout (format 1)::
+
+    RUN/
+      run.json            RunInfo below: task, labels, method, thresholds, temperature, timings
+      config.yaml         the resolved config that produced the run
+      model/              Hugging Face save_pretrained folder + tokenizer:
+                            method full/head -> config.json + model.safetensors
+                            method lora      -> adapter_config.json + adapter_model.safetensors (PEFT format;
+                                                the classification head is inside, as modules_to_save)
+      merged/             optional (--merge / export merged): LoRA folded into full weights + tokenizer
+      onnx/               optional (export): model.onnx, model.int8.onnx, tokenizer.json, export.json
+      metrics/<split>.json        metrics per split (validation, test, or an eval file's name)
+      predictions/<split>.jsonl   one row per text: text, label (gold), probs
+      history.jsonl       one line per evaluation: step, epoch, train_loss, val metrics, lr, seconds
+      data_summary.json   class counts and text lengths per split
+      report.html, report.md
+
+Training writes into ``RUN.partial/`` and renames it to ``RUN/`` only when everything is written, so a killed
+run never leaves a folder that looks complete; ``RUN.partial/checkpoints/`` is what ``--resume`` continues from.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from distilora.errors import RunFolderError
+
+FORMAT_VERSION = 1
+Task = Literal["binary", "multiclass", "multilabel"]
+
+
+class RunInfo(BaseModel):
+    """What a run folder says about its model; written once at the end of training, updated by export/tuning."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format_version: int = FORMAT_VERSION
+    task: Task
+    labels: list[str]
+    method: Literal["lora", "full", "head"]
+    backbone: str
+    max_length: int
+    text_pair: bool = False
+    thresholds: list[float] | None = None  # binary: [t] for the positive class; multilabel: one per label
+    temperature: float = 1.0  # temperature scaling fitted on validation (1.0 = none)
+    aux_names: list[str] | None = None  # auxiliary score targets from multi-target distillation
+    student_layers: list[int] | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    train_seconds: float | None = None
+    train_samples_per_second: float | None = None
+    best_step: int | None = None
+    best_metric: dict[str, float] | None = None
+    created: str | None = None
+
+
+class RunFolder:
+    """Paths and readers for one run folder; never creates anything by itself."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    run_json = property(lambda self: self.path / "run.json")
+    config_yaml = property(lambda self: self.path / "config.yaml")
+    model_dir = property(lambda self: self.path / "model")
+    merged_dir = property(lambda self: self.path / "merged")
+    onnx_dir = property(lambda self: self.path / "onnx")
+    metrics_dir = property(lambda self: self.path / "metrics")
+    predictions_dir = property(lambda self: self.path / "predictions")
+    history_jsonl = property(lambda self: self.path / "history.jsonl")
+    data_summary_json = property(lambda self: self.path / "data_summary.json")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    report_html = property(lambda self: self.path / "report.html")
+    report_md = property(lambda self: self.path / "report.md")
+
+    @property
+    def is_lora(self) -> bool:
+        return (self.model_dir / "adapter_config.json").is_file()
+
+    def info(self) -> RunInfo:
+        """Read run.json, with a clear error when this is not a finished run folder."""
+        if not self.path.is_dir():
+            partial = partial_path(self.path)
+            hint = f"; an unfinished run is in {partial} (continue it with --resume)" if partial.is_dir() else ""
+            raise RunFolderError(f"{self.path}: run folder not found{hint}")
+        if not self.run_json.is_file():
+            raise RunFolderError(f"{self.path}: not a distilora run folder (no run.json); pass the folder that `distilora train` wrote")
+        try:
+            data = json.loads(self.run_json.read_text(encoding="utf-8"))
+            info = RunInfo.model_validate(data)
+        except (json.JSONDecodeError, ValidationError) as err:
+            raise RunFolderError(f"{self.run_json}: unreadable run.json ({str(err).splitlines()[0]})") from None
+        if info.format_version > FORMAT_VERSION:
+            raise RunFolderError(f"{self.path}: run folder format {info.format_version} is newer than this distilora "
+                                 f"understands ({FORMAT_VERSION}); upgrade distilora")
+        return info
+
+    def write_info(self, info: RunInfo) -> None:
+        write_json_atomic(self.run_json, info.model_dump(mode="json"))
+
+    def metrics(self, split: str) -> dict[str, Any] | None:
+        path = self.metrics_dir / f"{split}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def history(self) -> list[dict[str, Any]]:
+        if not self.history_jsonl.is_file():
+            return []
+        return [json.loads(line) for line in self.history_jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def predictions(self, split: str) -> list[dict[str, Any]]:
+        path = self.predictions_dir / f"{split}.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def partial_path(final: Path) -> Path:
+    return final.with_name(final.name + ".partial")
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see either the old or the new content, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def replace_dir_atomic(staging: Path, final: Path) -> None:
+    """Move a fully written staging folder into place, replacing any previous folder at ``final``."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh temporary folder beside ``final`` (same file system, so the later rename is atomic)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
