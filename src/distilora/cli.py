@@ -17,6 +17,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Train, evaluate, distil, export and serve compact text classifiers.")
 
 ConfigArg = Annotated[Optional[Path], typer.Argument(help="YAML config (see `distilora init`); empty = defaults.")]
+
+
+@app.callback()
+def _root() -> None:
+    """Train, evaluate, distil, export and serve compact text classifiers."""
+
+
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override config fields: --set peft.r=16 train.lr=5e-4")]
 
 
