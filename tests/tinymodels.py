@@ -1,0 +1,55 @@
+"""Tiny random-weight models and tokenizers for fast tests (built on the fly; nothing downloaded)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+WORDS = ("good great love excellent fine happy nice awesome bad awful hate terrible poor sad angry broken "
+         "the a is it this app was very not and but movie product service i you we they really so too").split()
+
+
+def write_tiny_tokenizer(folder: Path) -> Path:
+    """A lower-casing WordPiece tokenizer over a small vocabulary, saved as a Hugging Face tokenizer folder."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+    from transformers import PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
+             *list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'")]
+    ids = {token: i for i, token in enumerate(dict.fromkeys(vocab))}
+    (folder / "vocab.txt").write_text("\n".join(ids) + "\n", encoding="utf-8")
+    backend = Tokenizer(WordPiece(ids, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]",
+                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_tiny_backbone(folder: Path, *, layers: int = 2, hidden: int = 32, model_type: str = "bert", seed: int = 0) -> Path:
+    """A random-weight encoder (BERT, DistilBERT or RoBERTa) plus tokenizer, saved like a hub model folder."""
+    import torch
+    from transformers import AutoModel, BertConfig, DistilBertConfig, RobertaConfig
+
+    write_tiny_tokenizer(folder)
+    vocab_size = len((folder / "vocab.txt").read_text(encoding="utf-8").split())
+    if model_type == "bert":
+        config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                            intermediate_size=37, max_position_embeddings=128)
+    elif model_type == "distilbert":
+        config = DistilBertConfig(vocab_size=vocab_size, dim=hidden, n_layers=layers, n_heads=2, hidden_dim=37,
+                                  max_position_embeddings=128)
+    elif model_type == "roberta":
+        config = RobertaConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                               intermediate_size=37, max_position_embeddings=130, pad_token_id=0, bos_token_id=2,
+                               eos_token_id=3)
+    else:
+        raise ValueError(model_type)
+    torch.manual_seed(seed)
+    AutoModel.from_config(config).save_pretrained(folder)
+    return folder
