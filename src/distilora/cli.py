@@ -41,10 +41,91 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the starter c
     typer.echo(f"wrote {path}")
 
 
+def _print_metrics(run_dir: Path, split: str) -> None:
+    from distilora.evaluation.metrics import classification_report_text
+    from distilora.runfolder import RunFolder
+
+    folder = RunFolder(run_dir)
+    metrics = folder.metrics(split)
+    if metrics is None:
+        return
+    typer.echo(f"\n{split} ({metrics.get('n', '?')} texts)")
+    typer.echo(classification_report_text(metrics, folder.info().labels))
+
+
+@app.command()
+def train(config: ConfigArg = None, set_: SetOpt = None,
+          resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its last checkpoint.")] = False,
+          overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False,
+          merge: Annotated[bool, typer.Option("--merge", help="Also write merged full weights (RUN/merged).")] = False) -> None:
+    """Train a classifier from a config; writes a run folder with model, metrics, history and report."""
+    from distilora.config import load_config
+    from distilora.training.runner import train as run_training
+
+    cfg = load_config(config, set_)
+    run_dir = run_training(cfg, resume=resume, overwrite=overwrite)
+    if merge:
+        from distilora.inference.export import export_run
+
+        export_run(run_dir, "merged")
+    _print_metrics(run_dir, "test" if (run_dir / "metrics" / "test.json").is_file() else "validation")
+    typer.echo(f"\nrun folder: {run_dir}")
+
+
+@app.command("eval")
+def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
+             data: Annotated[str, typer.Option("--data", help="Labelled file with the training columns.")]) -> None:
+    """Evaluate a run on a labelled file: classification report, confusion matrix, ROC/PR AUC; saved in the run."""
+    from distilora.training.runner import evaluate_run
+
+    evaluate_run(run, data)
+    _print_metrics(run, Path(data).stem)
+
+
+@app.command()
+def demo(output: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("runs/demo")) -> None:
+    """Train a LoRA classifier on the bundled demo reviews, evaluate it and show a few predictions."""
+    from distilora.config import build_config
+    from distilora.inference.classifier import Classifier
+    from distilora.training.runner import train as run_training
+
+    cfg = build_config({"name": "demo", "output_dir": str(output), "train": {"epochs": 4, "batch_size": 16}})
+    typer.echo("distilora demo: LoRA on the bundled MiniLM, bundled review-sentiment data (CPU)")
+    run_dir = run_training(cfg, overwrite=True)
+    _print_metrics(run_dir, "test")
+    classifier = Classifier.load(run_dir)
+    samples = ["The update fixed every crash, works like a charm now.",
+               "Waited forty minutes on hold and nobody ever picked up.",
+               "Battery life is fine, but the screen scratches far too easily."]
+    typer.echo("\nsample predictions:")
+    for text, prediction in zip(samples, classifier.predict(samples)):
+        score = max(prediction.scores.values())
+        typer.echo(f"  {prediction.label:>9} ({score:.2f})  {text}")
+    typer.echo(f"\nrun folder: {run_dir}  (report: {run_dir / 'report.html'})")
+
+
+def _expand_set_args(argv: list[str]) -> list[str]:
+    """Let `--set a=1 b=2` mean `--set a=1 --set b=2`, as users write overrides."""
+    out: list[str] = []
+    in_set = False
+    for arg in argv:
+        if arg == "--set":
+            in_set = True
+            out.append(arg)
+        elif in_set and "=" in arg and not arg.startswith("-"):
+            if out[-1] != "--set":
+                out.append("--set")
+            out.append(arg)
+        else:
+            in_set = False
+            out.append(arg)
+    return out
+
+
 def main() -> None:
     """Entry point: run the app and turn user errors into one line on stderr with exit code 2."""
     try:
-        app()
+        app(args=_expand_set_args(sys.argv[1:]))
     except DistiloraError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)

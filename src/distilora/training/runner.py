@@ -1,0 +1,239 @@
+"""One run, end to end: config -> data -> model -> fit -> decision rule -> metrics -> run folder.
+
+Everything is written into ``RUN.partial/`` and renamed to ``RUN/`` as the last step, so a finished-looking
+folder is always complete; ``resume=True`` continues a killed run from ``RUN.partial/checkpoints``.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from distilora.config import RunConfig
+from distilora.data.dataset import TextSplit
+from distilora.errors import ConfigError, RunFolderError
+from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, now_iso, partial_path, replace_dir_atomic,
+                                 write_json_atomic, write_jsonl_atomic)
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from distilora.data.labels import LabelSpace
+    from distilora.modeling.build import BuiltModel
+
+
+def make_accelerator(cfg: RunConfig) -> "Accelerator":
+    """Accelerate picks up `accelerate launch` settings; precision 'auto' means fp32 on CPU, bf16/fp16 on GPUs."""
+    import torch
+    from accelerate import Accelerator
+
+    precision = cfg.train.precision
+    if precision == "auto":
+        if torch.cuda.is_available():
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "no"
+    return Accelerator(mixed_precision=precision)
+
+
+def _prepare_folder(final: Path, partial: Path, *, resume: bool, overwrite: bool) -> None:
+    if final.exists() and not overwrite:
+        raise RunFolderError(f"{final}: a finished run is already there; pass --overwrite to replace it "
+                             f"or set output_dir / name to write elsewhere")
+    if partial.exists() and not resume:
+        if not overwrite:
+            raise RunFolderError(f"{partial}: an unfinished run is there; pass --resume to continue it "
+                                 f"or --overwrite to start over")
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+
+
+def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
+    """The run's model: from the backbone, or a layer-dropped student of the teacher / backbone."""
+    from distilora.modeling.build import build_model, load_classifier
+    from distilora.modeling.backbone import resolve_backbone
+
+    spec = cfg.distill.student_layers
+    if spec == "all":
+        return build_model(cfg, label_space)
+    from distilora.modeling.students import build_student, describe_reduction, parse_layer_spec
+
+    if cfg.distill.teacher:
+        from distilora.modeling.loading import load_run_model
+
+        source, info = load_run_model(cfg.distill.teacher, merge=True)
+        if info.labels != list(label_space.names):
+            raise ConfigError(f"distill.teacher: {cfg.distill.teacher} predicts {info.labels}, this task has "
+                              f"{list(label_space.names)}; train a teacher on the same labels")
+    else:
+        source = load_classifier(resolve_backbone(cfg.model.backbone), label_space, cfg.model.dropout)
+    layers = parse_layer_spec(spec, source.config.num_hidden_layers if hasattr(source.config, "num_hidden_layers")
+                              else source.config.n_layers)
+    student = build_student(source, layers)
+    built = build_model(cfg, label_space, base=student)
+    built.student_layers = layers
+    built.notes.append(describe_reduction(source, student))
+    return built
+
+
+def _encode(tokenizer: Any, split: TextSplit | None, max_length: int):
+    from distilora.data.tokenize import encode
+
+    return None if split is None else encode(tokenizer, split.texts, split.pairs, max_length)
+
+
+def _prediction_rows(split: TextSplit, logits: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    for i, text in enumerate(split.texts):
+        label = None if split.labels is None else split.labels[i].tolist()
+        if isinstance(label, list):
+            label = [int(x) for x in label]
+        rows.append({"row": int(split.rows[i]), "text": text, "label": label,
+                     "logits": [round(float(x), 6) for x in logits[i]]})
+    return rows
+
+
+def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path) -> None:
+    from transformers import AutoTokenizer
+
+    folder = RunFolder(partial)
+    classifier = module.classifier
+    classifier.save_pretrained(folder.model_dir, safe_serialization=True)
+    tokenizer_source = cfg.distill.teacher and str(RunFolder(cfg.distill.teacher).model_dir) or built.backbone_path
+    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(folder.model_dir)
+    if module.aux_head is not None:
+        from distilora.modeling.aux_head import save_aux_head
+
+        save_aux_head(module.aux_head, folder.model_dir)
+    if built.student_layers is not None and cfg.model.method == "lora":
+        # a LoRA student's base is not any folder on disk: save it so the adapter can be loaded onto it
+        classifier.get_base_model().save_pretrained(folder.path / "base", safe_serialization=True)
+
+
+def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train, evaluate and write the run folder; returns its path."""
+    import torch
+
+    from distilora.data.loading import load_splits
+    from distilora.data.summary import summarize_splits
+    from distilora.data.tokenize import load_fast_tokenizer
+    from distilora.evaluation.decision import fit_decision
+    from distilora.evaluation.metrics import evaluate_logits
+    from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
+    from distilora.training.losses import class_weights
+    from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
+
+    final = config.run_dir
+    partial = partial_path(final)
+    accelerator = make_accelerator(config)
+    main = accelerator.is_main_process
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    if main:
+        _prepare_folder(final, partial, resume=resume, overwrite=overwrite)
+        atomic_write_text(partial / "config.yaml", config.to_yaml())
+    accelerator.wait_for_everyone()
+
+    splits = load_splits(config.data, config.distill)
+    space = splits.label_space
+    built = build_run_model(config, space)
+    if main:
+        for note in built.notes:
+            accelerator.print(note)
+        accelerator.print(f"method {config.model.method}: trainable params {built.trainable_params:,} || all params "
+                          f"{built.total_params:,} || trainable% {100 * built.trainable_params / built.total_params:.2f}")
+
+    tokenizer_dir = str(RunFolder(config.distill.teacher).model_dir) if config.distill.teacher else built.backbone_path
+    tokenizer = load_fast_tokenizer(tokenizer_dir)
+    pad_id = _pad_id(tokenizer_dir)
+    max_length = config.data.max_length
+    encoded = {name: _encode(tokenizer, split, max_length) for name, split in
+               (("train", splits.train), ("validation", splits.validation), ("test", splits.test))}
+
+    teacher = None
+    if config.distill.teacher:
+        from distilora.distill.teacher import teacher_logits
+
+        teacher = teacher_logits(config.distill.teacher, splits.train.texts, splits.train.pairs,
+                                 cache_dir=partial / "cache", batch_size=config.eval.batch_size)
+    aux_head = None
+    if splits.aux_names:
+        from distilora.modeling.aux_head import AuxHead
+
+        aux_head = AuxHead(built.model.config.hidden_size, splits.aux_names)
+    module = make_train_module(built.model, aux_head)
+    weights = class_weights(config.train.class_weights, splits.train.labels, space.num_labels, space.is_multilabel)
+
+    result = fit(config, module, task=space.task, label_names=list(space.names),
+                 train=TrainSet(encoded["train"], splits.train.labels, teacher, splits.train.aux),
+                 val=TrainSet(encoded["validation"], splits.validation.labels),
+                 work_dir=partial, accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
+
+    if main:
+        best = partial / "checkpoints" / BEST_WEIGHTS
+        if best.is_file():
+            load_trainable_state(module, best)
+        logits = {name: predict_logits(module, enc, config.eval.batch_size, pad_id)
+                  for name, enc in encoded.items() if enc is not None and name != "train"}
+        temperature, thresholds = fit_decision(space.task, logits["validation"], splits.validation.labels, config.eval)
+        for name, split_logits in logits.items():
+            split = getattr(splits, name)
+            metrics = evaluate_logits(space.task, split_logits, split.labels, list(space.names), temperature, thresholds)
+            write_json_atomic(partial / "metrics" / f"{name}.json", metrics)
+            write_jsonl_atomic(partial / "predictions" / f"{name}.jsonl", _prediction_rows(split, split_logits))
+        write_json_atomic(partial / "data_summary.json", summarize_splits(splits))
+        _save_model(built, module, config, partial)
+        info = RunInfo(task=space.task, labels=list(space.names), method=config.model.method,
+                       backbone=config.distill.teacher and _teacher_backbone(config.distill.teacher)
+                       or config.model.backbone,
+                       max_length=max_length, text_pair=splits.train.pairs is not None, thresholds=thresholds,
+                       temperature=temperature, aux_names=splits.aux_names, student_layers=built.student_layers,
+                       trainable_params=built.trainable_params, total_params=built.total_params,
+                       train_seconds=round(result.train_seconds, 2),
+                       train_samples_per_second=round(result.samples_per_second, 2), best_step=result.best_step,
+                       best_metric=result.best_metrics, created=now_iso())
+        RunFolder(partial).write_info(info)
+        if config.eval.report:
+            from distilora.reporting.report import write_report
+
+            write_report(partial)
+        shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+        shutil.rmtree(partial / "cache", ignore_errors=True)
+        replace_dir_atomic(partial, final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _teacher_backbone(teacher: str) -> str:
+    return RunFolder(teacher).info().backbone
+
+
+def _pad_id(tokenizer_dir: str) -> int:
+    from transformers import AutoConfig
+
+    return int(getattr(AutoConfig.from_pretrained(tokenizer_dir), "pad_token_id", 0) or 0)
+
+
+def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -> dict[str, Any]:
+    """Metrics of a finished run on another labelled file (same column mapping as training), saved in the run."""
+    from distilora.config import load_config
+    from distilora.data.loading import load_eval_split
+    from distilora.data.labels import LabelSpace
+    from distilora.evaluation.metrics import evaluate_logits
+    from distilora.inference.classifier import Classifier
+
+    folder = RunFolder(run_dir)
+    info = folder.info()
+    config = load_config(folder.config_yaml)
+    name = Path(data_file).stem
+    split = load_eval_split(config.data, data_file, LabelSpace(tuple(info.labels), info.task), name=name)
+    classifier = Classifier.load(folder.path)
+    logits = classifier.predict_logits(split.texts, split.pairs, batch_size=batch_size)
+    metrics = evaluate_logits(info.task, logits, split.labels, info.labels, info.temperature, info.thresholds)
+    write_json_atomic(folder.metrics_dir / f"{name}.json", metrics)
+    write_jsonl_atomic(folder.predictions_dir / f"{name}.jsonl", _prediction_rows(split, logits))
+    return metrics
+
+
