@@ -53,3 +53,41 @@ def write_tiny_backbone(folder: Path, *, layers: int = 2, hidden: int = 32, mode
     torch.manual_seed(seed)
     AutoModel.from_config(config).save_pretrained(folder)
     return folder
+
+
+POSITIVE = "good great love excellent fine happy nice awesome".split()
+NEGATIVE = "bad awful hate terrible poor sad angry broken".split()
+FILLER = "the a is it this app was very and so too really movie product service".split()
+
+
+def write_tiny_reviews(path: Path, rows: int, *, seed: int = 0, task: str = "binary") -> Path:
+    """A CSV of short texts from the tiny vocabulary whose label follows from the words (learnable in seconds).
+
+    binary: label negative/positive; multiclass: negative/neutral/positive; multilabel: 0/1 columns pos, neg.
+    """
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "pos", "neg"] if task == "multilabel" else ["text", "label"])
+        for i in range(rows):
+            kind = i % (3 if task != "binary" else 2)
+            words = rng.sample(FILLER, rng.randint(2, 6))
+            if kind == 0:
+                words += rng.sample(POSITIVE, rng.randint(1, 3))
+            elif kind == 1:
+                words += rng.sample(NEGATIVE, rng.randint(1, 3))
+            else:
+                words += rng.sample(POSITIVE, 1) + rng.sample(NEGATIVE, 1)
+            rng.shuffle(words)
+            text = " ".join(words)
+            if task == "multilabel":
+                writer.writerow([text, int(kind in (0, 2)), int(kind in (1, 2))])
+            elif task == "multiclass":
+                writer.writerow([text, ["positive", "negative", "neutral"][kind]])
+            else:
+                writer.writerow([text, ["positive", "negative"][kind]])
+    return path
