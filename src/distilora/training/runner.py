@@ -38,16 +38,14 @@ def make_accelerator(cfg: RunConfig) -> "Accelerator":
     return Accelerator(mixed_precision=precision)
 
 
-def _prepare_folder(final: Path, partial: Path, *, resume: bool, overwrite: bool) -> None:
+def _check_folder(final: Path, partial: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a finished or unfinished run unless told to; runs before anything is written."""
     if final.exists() and not overwrite:
         raise RunFolderError(f"{final}: a finished run is already there; pass --overwrite to replace it "
                              f"or set output_dir / name to write elsewhere")
-    if partial.exists() and not resume:
-        if not overwrite:
-            raise RunFolderError(f"{partial}: an unfinished run is there; pass --resume to continue it "
-                                 f"or --overwrite to start over")
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True, exist_ok=True)
+    if partial.exists() and not resume and not overwrite:
+        raise RunFolderError(f"{partial}: an unfinished run is there; pass --resume to continue it "
+                             f"or --overwrite to start over")
 
 
 def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
@@ -131,12 +129,14 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     main = accelerator.is_main_process
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    _check_folder(final, partial, resume=resume, overwrite=overwrite)
+    splits = load_splits(config.data, config.distill)  # bad data fails here, before anything is written
     if main:
-        _prepare_folder(final, partial, resume=resume, overwrite=overwrite)
+        if partial.exists() and not resume:
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True, exist_ok=True)
         atomic_write_text(partial / "config.yaml", config.to_yaml())
     accelerator.wait_for_everyone()
-
-    splits = load_splits(config.data, config.distill)
     space = splits.label_space
     built = build_run_model(config, space)
     if main:
