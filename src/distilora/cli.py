@@ -104,6 +104,38 @@ def demo(output: Annotated[Path, typer.Option(help="Run folder to write.")] = Pa
     typer.echo(f"\nrun folder: {run_dir}  (report: {run_dir / 'report.html'})")
 
 
+@app.command()
+def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
+            text: Annotated[Optional[str], typer.Argument(help="A text to classify (or use --input).")] = None,
+            input_: Annotated[Optional[str], typer.Option("--input", help="File of texts: CSV/TSV/JSONL/Parquet (the run's text column) or .txt (one per line).")] = None,
+            output: Annotated[Optional[str], typer.Option("--output", help="Where to write predictions (.csv or .jsonl).")] = None,
+            backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (the ONNX ones need `distilora export`).")] = "torch",
+            batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
+            threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: all).")] = None) -> None:
+    """Classify one text, or a whole file (streamed in chunks, with progress)."""
+    import json
+
+    from distilora.errors import ConfigError
+    from distilora.inference.classifier import Classifier
+
+    if (text is None) == (input_ is None):
+        raise ConfigError("give either a TEXT argument or --input FILE (with --output FILE)")
+    if input_ is not None and output is None:
+        raise ConfigError("--input needs --output FILE (.csv or .jsonl)")
+    classifier = Classifier.load(run, backend=backend, threads=threads)
+    if text is not None:
+        prediction = classifier.predict([text], batch_size=batch_size)[0]
+        typer.echo(json.dumps({"label": prediction.label, "scores": prediction.scores}, ensure_ascii=False))
+        return
+    from distilora.config import load_config
+    from distilora.inference.predict_file import predict_file
+    from distilora.runfolder import RunFolder
+
+    data = load_config(RunFolder(run).config_yaml).data
+    count = predict_file(classifier, input_, output, data, batch_size=batch_size)
+    typer.echo(f"wrote {count} predictions to {output}")
+
+
 def _expand_set_args(argv: list[str]) -> list[str]:
     """Let `--set a=1 b=2` mean `--set a=1 --set b=2`, as users write overrides."""
     out: list[str] = []

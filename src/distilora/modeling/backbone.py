@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from distilora.config import BUNDLED_BACKBONE
 from distilora.errors import ConfigError
@@ -30,3 +32,25 @@ def resolve_backbone(name: str) -> str:
     if name.count("/") <= 1 and not name.startswith((".", "/", "~")):
         return name  # a hub id; from_pretrained reports a missing network itself
     raise ConfigError(f"model.backbone: {name} is neither an existing folder nor a hub id")
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' weight-loading bars, expected 'newly initialised head' notes and deprecation chatter
+    while we load models; our own messages say what matters."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from distilora.config import RunConfig
 from distilora.data.labels import LabelSpace
 from distilora.errors import ConfigError
-from distilora.modeling.backbone import resolve_backbone
+from distilora.modeling.backbone import quiet_transformers, resolve_backbone
 
 if TYPE_CHECKING:
     import torch
@@ -95,7 +95,6 @@ def lora_target_modules(model: "torch.nn.Module", setting: str | list[str]) -> s
 def load_classifier(backbone_path: str, label_space: LabelSpace, dropout: float | None = None) -> "torch.nn.Module":
     """A *ForSequenceClassification model over the backbone, with the run's labels in its config."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
 
     config = AutoConfig.from_pretrained(backbone_path, num_labels=label_space.num_labels,
                                         id2label=label_space.id2label(), label2id=label_space.label2id(),
@@ -105,14 +104,11 @@ def load_classifier(backbone_path: str, label_space: LabelSpace, dropout: float 
         for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
             if hasattr(config, key):
                 setattr(config, key, dropout)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected: we train that head
     try:
-        return AutoModelForSequenceClassification.from_pretrained(backbone_path, config=config, use_safetensors=True)
+        with quiet_transformers():  # the "newly initialised head" note is expected: we train that head
+            return AutoModelForSequenceClassification.from_pretrained(backbone_path, config=config, use_safetensors=True)
     except OSError as err:
         raise ConfigError(f"model.backbone: cannot load {backbone_path} ({str(err).splitlines()[0]})") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
 
 
 def wrap_for_method(model: "torch.nn.Module", cfg: RunConfig) -> "torch.nn.Module":
@@ -131,7 +127,8 @@ def wrap_for_method(model: "torch.nn.Module", cfg: RunConfig) -> "torch.nn.Modul
                       lora_dropout=cfg.peft.dropout, use_rslora=cfg.peft.use_rslora,
                       target_modules=lora_target_modules(model, cfg.peft.target_modules), modules_to_save=heads)
     try:
-        return get_peft_model(model, lora)
+        with quiet_transformers():
+            return get_peft_model(model, lora)
     except ValueError as err:
         raise ConfigError(f"peft.target_modules: {str(err).splitlines()[0]}") from None
 

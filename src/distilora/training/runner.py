@@ -96,18 +96,22 @@ def _prediction_rows(split: TextSplit, logits: np.ndarray) -> list[dict[str, Any
 def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path) -> None:
     from transformers import AutoTokenizer
 
+    from distilora.modeling.backbone import quiet_transformers
+
     folder = RunFolder(partial)
     classifier = module.classifier
-    classifier.save_pretrained(folder.model_dir, safe_serialization=True)
     tokenizer_source = cfg.distill.teacher and str(RunFolder(cfg.distill.teacher).model_dir) or built.backbone_path
-    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(folder.model_dir)
+    with quiet_transformers():
+        classifier.save_pretrained(folder.model_dir, safe_serialization=True)
+        AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(folder.model_dir)
     if module.aux_head is not None:
         from distilora.modeling.aux_head import save_aux_head
 
         save_aux_head(module.aux_head, folder.model_dir)
     if built.student_layers is not None and cfg.model.method == "lora":
         # a LoRA student's base is not any folder on disk: save it so the adapter can be loaded onto it
-        classifier.get_base_model().save_pretrained(folder.path / "base", safe_serialization=True)
+        with quiet_transformers():
+            classifier.get_base_model().save_pretrained(folder.path / "base", safe_serialization=True)
 
 
 def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> Path:

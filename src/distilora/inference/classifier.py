@@ -1,0 +1,108 @@
+"""Classifier: load a run folder and predict, with scikit-learn-like verbs and a torch or ONNX Runtime engine.
+
+Texts are tokenised by the same Rust tokenizer as in training, batched longest-first (less padding) and put back in
+input order. The ONNX path never imports torch, so `distilora predict --backend onnx` starts fast.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from distilora.data.batching import inference_batches, pad_batch
+from distilora.data.tokenize import encode, load_fast_tokenizer
+from distilora.errors import RunFolderError
+from distilora.evaluation.metrics import decide, probabilities
+from distilora.inference.engines import Engine, OnnxEngine, TorchEngine
+from distilora.runfolder import RunFolder, RunInfo
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+@dataclass
+class Prediction:
+    """One text's decision: the label (a list of labels for multi-label) and every class's probability."""
+
+    label: str | list[str]
+    scores: dict[str, float]
+
+
+def pad_token_id(tokenizer_dir: Path, tokenizer) -> int:
+    """The pad id from the tokenizer folder's own config (no model config needed, so no torch)."""
+    config = tokenizer_dir / "tokenizer_config.json"
+    pad = "[PAD]"
+    if config.is_file():
+        value = json.loads(config.read_text(encoding="utf-8")).get("pad_token", pad)
+        pad = value.get("content", pad) if isinstance(value, dict) else (value or pad)
+    token_id = tokenizer.token_to_id(pad)
+    return 0 if token_id is None else int(token_id)
+
+
+class Classifier:
+    """A trained text classifier loaded from a run folder."""
+
+    def __init__(self, info: RunInfo, engine: Engine, tokenizer_dir: Path):
+        self.info = info
+        self.labels: list[str] = list(info.labels)
+        self.task: str = info.task
+        self.thresholds = info.thresholds
+        self.engine = engine
+        self.tokenizer = load_fast_tokenizer(str(tokenizer_dir))
+        self.pad_id = pad_token_id(tokenizer_dir, self.tokenizer)
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str = "torch", threads: int | None = None) -> "Classifier":
+        """Load a run folder. backend: 'torch', 'onnx' or 'onnx-int8' (the latter two need `distilora export`)."""
+        folder = RunFolder(path)
+        info = folder.info()
+        if backend not in BACKENDS:
+            raise RunFolderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+        if backend == "torch":
+            return cls(info, TorchEngine.from_run(folder, threads), folder.model_dir)
+        model_file = folder.onnx_dir / ("model.int8.onnx" if backend == "onnx-int8" else "model.onnx")
+        if not model_file.is_file():
+            fmt = "onnx-int8" if backend == "onnx-int8" else "onnx"
+            raise RunFolderError(f"{model_file}: not exported yet; run `distilora export {folder.path} --format {fmt}`")
+        return cls(info, OnnxEngine(model_file, threads), folder.onnx_dir)
+
+    def predict_logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
+        """Raw logits [n, classes] in input order."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        encoded = encode(self.tokenizer, list(texts), None if pairs is None else list(pairs), self.info.max_length)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for indices in inference_batches(encoded.lengths, batch_size):
+            out[indices] = self.engine(pad_batch(encoded, indices, self.pad_id))
+        return out
+
+    def predict_proba(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
+        """Calibrated probabilities [n, classes] (softmax, or per-label sigmoid for multi-label)."""
+        return probabilities(self.task, self.predict_logits(texts, pairs, batch_size), self.info.temperature)
+
+    def predict(self, texts: str | list[str], pairs: list[str] | None = None, batch_size: int = 64) -> list[Prediction]:
+        """Labels and per-class scores, using the run's stored threshold(s)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self.to_predictions(self.predict_proba(texts, pairs, batch_size))
+
+    def to_predictions(self, probs: np.ndarray) -> list[Prediction]:
+        decisions = decide(self.task, probs, self.thresholds)
+        predictions = []
+        for row, decision in zip(probs, decisions):
+            scores = {name: round(float(p), 6) for name, p in zip(self.labels, row)}
+            if self.task == "multilabel":
+                label: str | list[str] = [name for name, on in zip(self.labels, decision) if on]
+            else:
+                label = self.labels[int(decision)]
+            predictions.append(Prediction(label=label, scores=scores))
+        return predictions
+
+    def predict_stream(self, texts: Iterable[str], batch_size: int = 64, chunk: int = 1024) -> Iterator[Prediction]:
+        """Predict an iterable of any length in chunks, so memory stays bounded and order is kept."""
+        iterator = iter(texts)
+        while block := list(islice(iterator, chunk)):
+            yield from self.predict(block, batch_size=batch_size)
