@@ -18,7 +18,8 @@ from distilora.modeling.build import count_parameters
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-__all__ = ["parse_layer_spec", "build_student", "count_parameters", "describe_reduction", "check_same_tokenizer"]
+__all__ = ["parse_layer_spec", "num_layers", "build_student", "count_parameters", "describe_reduction",
+           "check_same_tokenizer"]
 
 SPEC_FIELD = "distill.student_layers"
 _SPEC_FORMS = "all, odd, even, first-K, last-K, uniform-K (1 <= K <= layers) or a list of 0-based indices"

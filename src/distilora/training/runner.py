@@ -56,7 +56,7 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
     spec = cfg.distill.student_layers
     if spec == "all":
         return build_model(cfg, label_space)
-    from distilora.modeling.students import build_student, describe_reduction, parse_layer_spec
+    from distilora.modeling.students import build_student, describe_reduction, num_layers, parse_layer_spec
 
     if cfg.distill.teacher:
         from distilora.modeling.loading import load_run_model
@@ -67,8 +67,7 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
                               f"{list(label_space.names)}; train a teacher on the same labels")
     else:
         source = load_classifier(resolve_backbone(cfg.model.backbone), label_space, cfg.model.dropout)
-    layers = parse_layer_spec(spec, source.config.num_hidden_layers if hasattr(source.config, "num_hidden_layers")
-                              else source.config.n_layers)
+    layers = parse_layer_spec(spec, num_layers(source))
     student = build_student(source, layers)
     built = build_model(cfg, label_space, base=student)
     built.student_layers = layers

@@ -1,0 +1,39 @@
+"""Error analysis: where a classifier goes wrong, as plain data for the report."""
+from __future__ import annotations
+
+import numpy as np
+
+LENGTH_EDGES = (0, 8, 16, 32, 64, 128, 256, 512)
+
+
+def confident_mistakes(texts: list[str], labels: np.ndarray, probs: np.ndarray, preds: np.ndarray,
+                       label_names: list[str], k: int = 20) -> list[dict]:
+    """The k wrong predictions the model was surest about (single-label), most confident first."""
+    wrong = np.flatnonzero(preds != labels)
+    confidence = probs[wrong, preds[wrong]]
+    order = wrong[np.argsort(-confidence, kind="stable")][:k]
+    return [{"text": texts[i], "true": label_names[int(labels[i])], "predicted": label_names[int(preds[i])],
+             "confidence": float(probs[i, preds[i]])} for i in order]
+
+
+def confused_pairs(confusion: list[list[int]], label_names: list[str], k: int = 10) -> list[dict]:
+    """The most frequent (true, predicted) mix-ups off the diagonal, with their share of the true class."""
+    matrix = np.asarray(confusion)
+    pairs = [(int(matrix[t, p]), t, p) for t in range(len(matrix)) for p in range(len(matrix)) if t != p and matrix[t, p]]
+    pairs.sort(reverse=True)
+    return [{"true": label_names[t], "predicted": label_names[p], "count": n,
+             "share_of_true": n / max(int(matrix[t].sum()), 1)} for n, t, p in pairs[:k]]
+
+
+def accuracy_by_length(texts: list[str], labels: np.ndarray, preds: np.ndarray,
+                       edges: tuple[int, ...] = LENGTH_EDGES) -> list[dict]:
+    """Accuracy per word-count bucket: does the model fail on long (truncated) or very short texts?"""
+    words = np.array([len(t.split()) for t in texts])
+    correct = (preds == labels) if labels.ndim == 1 else (preds == labels).all(axis=1)
+    rows = []
+    for lo, hi in zip(edges, (*edges[1:], None)):
+        mask = (words >= lo) & (words < hi) if hi is not None else words >= lo
+        if mask.any():
+            rows.append({"words": f"{lo}-{hi - 1}" if hi is not None else f"{lo}+", "n": int(mask.sum()),
+                         "accuracy": float(correct[mask].mean())})
+    return rows
