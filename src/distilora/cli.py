@@ -136,6 +136,40 @@ def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
     typer.echo(f"wrote {count} predictions to {output}")
 
 
+@app.command()
+def report(run: Annotated[Path, typer.Argument(help="Run folder.")],
+           split: Annotated[Optional[str], typer.Option(help="Split to report on (default: test, else validation); "
+                                                            "an eval file's name after `distilora eval`.")] = None) -> None:
+    """Write the run's self-contained HTML report and Markdown summary."""
+    from distilora.reporting.report import write_report
+
+    html_path, md_path = write_report(run, split)
+    typer.echo(f"wrote {html_path}\nwrote {md_path}")
+
+
+@app.command()
+def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
+           format_: Annotated[str, typer.Option("--format", help="merged, onnx or onnx-int8.")] = "onnx",
+           check_data: Annotated[Optional[str], typer.Option(help="Labelled file to check accuracy on "
+                                                                  "(default: the run's validation predictions).")] = None,
+           max_drop: Annotated[float, typer.Option(help="Refuse when accuracy drops by more points than this.")] = 1.0) -> None:
+    """Export for fast inference (merged LoRA, ONNX, int8 ONNX), check it against PyTorch, and time each engine."""
+    from distilora.inference.export import export_run
+
+    result = export_run(run, format_, check_data=check_data, max_drop=max_drop)
+    if "timings" not in result:
+        typer.echo(f"wrote {result['path']}")
+        return
+    typer.echo(f"wrote {run / 'onnx' / result['file']} ({result['size_mb']} MB); max |logit diff| vs PyTorch "
+               f"{result['max_abs_logit_diff']:.2e} on {result['checked_texts']} texts"
+               + (f"; accuracy {result['accuracy_export']:.4f} (PyTorch {result['accuracy_torch']:.4f})"
+                  if "accuracy_export" in result else ""))
+    typer.echo(f"{'engine':<10} {'samples/s @32':>14} {'ms / 1 text':>12}")
+    for name, timing in result["timings"].items():
+        typer.echo(f"{name:<10} {timing['samples_per_s_batch32']:>14.1f} {timing['ms_one_text_p50']:>12.2f}")
+    typer.echo(f"fastest here: {result['fastest_batch32']} for batches, {result['fastest_one_text']} for one text")
+
+
 def _expand_set_args(argv: list[str]) -> list[str]:
     """Let `--set a=1 b=2` mean `--set a=1 --set b=2`, as users write overrides."""
     out: list[str] = []

@@ -101,8 +101,9 @@ def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, P
     preds = decide(task, probs, info.thresholds)
     metrics = evaluate_logits(task, logits, labels, names, info.temperature, info.thresholds)
     main_metric = primary_metric(task)
+    title = folder.path.name.removesuffix(".partial")  # reports are written just before the run folder is renamed
     html_parts: list[str] = []
-    md: list[str] = [f"# distilora report: {folder.path.name}", "", f"Split: **{split}** ({metrics['n']} texts)", ""]
+    md: list[str] = [f"# distilora report: {title}", "", f"Split: **{split}** ({metrics['n']} texts)", ""]
 
     html_parts.append(_section("Overview", _table(_overview_rows(info, folder), ["field", "value"])))
     md += ["## Overview", "", _md_table(_overview_rows(info, folder), ["field", "value"]), ""]
@@ -185,8 +186,8 @@ def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, P
 
     nav = "".join(f'<a href="#{s.lower().replace(" ", "-")}">{s}</a>' for s in SECTIONS)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>distilora report: '
-            f'{html.escape(folder.path.name)}</title><style>{CSS}</style></head><body><header><h1>distilora report: '
-            f'{html.escape(folder.path.name)}</h1><p>{html.escape(info.method)} on {html.escape(info.backbone)} · '
+            f'{html.escape(title)}</title><style>{CSS}</style></head><body><header><h1>distilora report: '
+            f'{html.escape(title)}</h1><p>{html.escape(info.method)} on {html.escape(info.backbone)} · '
             f'{html.escape(task)} · split {html.escape(split)}</p><nav>{nav}</nav></header><main>{"".join(html_parts)}'
             f'</main></body></html>')
     atomic_write_text(folder.report_html, page)
