@@ -170,6 +170,27 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
     typer.echo(f"fastest here: {result['fastest_batch32']} for batches, {result['fastest_one_text']} for one text")
 
 
+@app.command()
+def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
+          host: Annotated[str, typer.Option(help="Address to bind; the default keeps the server local.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8.")] = "torch",
+          threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model.")] = None,
+          micro_batch_ms: Annotated[float, typer.Option(help="Wait this long to batch concurrent requests (0 = off).")] = 5.0,
+          max_chars: Annotated[int, typer.Option(help="Longest text accepted.")] = 5_000,
+          max_texts: Annotated[int, typer.Option(help="Most texts per request.")] = 64,
+          max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1_000_000) -> None:
+    """Serve the REST API (/v1/predict, /v1/model, /healthz, /docs) and the web page at /."""
+    import uvicorn
+
+    from distilora.serving.app import Limits, create_app
+
+    limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes)
+    api = create_app(run, backend=backend, threads=threads, limits=limits, micro_batch_ms=micro_batch_ms)
+    typer.echo(f"serving {run} on http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
 def _expand_set_args(argv: list[str]) -> list[str]:
     """Let `--set a=1 b=2` mean `--set a=1 --set b=2`, as users write overrides."""
     out: list[str] = []

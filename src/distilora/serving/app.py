@@ -1,0 +1,209 @@
+"""The REST API and web page for one run: FastAPI, typed requests, bounded inputs, micro-batched predictions.
+
+Request models carry the limits (text length, texts per request), so validation errors and the OpenAPI schema
+come from pydantic; the body-size limit is checked before any parsing.
+"""
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+from fastapi import FastAPI, File, HTTPException, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field, create_model, model_validator
+
+from distilora.inference.classifier import Classifier
+from distilora.runfolder import RunFolder
+from distilora.serving.batcher import MicroBatcher
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on every input; each 4xx names the one that was hit."""
+
+    max_chars: int = 5_000
+    max_texts: int = 64
+    max_body_bytes: int = 1_000_000
+    max_file_rows: int = 2_000
+
+
+class PredictionOut(BaseModel):
+    label: str | list[str]
+    scores: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    model: str
+    predictions: list[PredictionOut]
+
+
+class ModelCard(BaseModel):
+    name: str
+    task: str
+    labels: list[str]
+    thresholds: Optional[list[float]]
+    temperature: float
+    method: str
+    backbone: str
+    trainable_params: Optional[int]
+    total_params: Optional[int]
+    metrics: dict[str, Any]
+    limits: dict[str, int]
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: refuse bodies over the limit (by Content-Length, or while streaming) with 413."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        too_big = JSONResponse(status_code=413, content={"detail": f"request body is over the {self.max_bytes:,}-byte "
+                                                                     f"limit (max_body_bytes)"})
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await too_big(scope, receive, send)
+        seen = 0
+        response_started = False
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await too_big(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | None = None, limits: Limits = Limits(),
+               micro_batch_ms: float = 5.0) -> FastAPI:
+    """The app for one run folder (model loaded once, at creation)."""
+    folder = RunFolder(run_dir)
+    classifier = Classifier.load(folder.path, backend=backend, threads=threads)
+    info = classifier.info
+    name = folder.path.resolve().name
+    batcher = MicroBatcher(classifier.predict_proba, micro_batch_ms, limits.max_texts * 4)
+
+    text_field = Field(None, min_length=1, max_length=limits.max_chars, description="One text to classify.")
+    texts_field = Field(None, min_length=1, max_length=limits.max_texts,
+                        description=f"Up to {limits.max_texts} texts of at most {limits.max_chars} characters.")
+    item = Field(..., min_length=1, max_length=limits.max_chars)
+
+    def exactly_one(self):
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' or 'texts'")
+        return self
+
+    PredictRequest = create_model(  # noqa: N806 - a class built with the configured limits
+        "PredictRequest", text=(Optional[str], text_field),
+        texts=(Optional[list[Annotated[str, item]]], texts_field),
+        __validators__={"exactly_one": model_validator(mode="after")(exactly_one)})
+
+    app = FastAPI(title="distilora", version="1", description=f"Text classifier '{name}' ({info.task}: "
+                                                                 f"{', '.join(info.labels)})")
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+
+    async def run_predictions(texts: list[str]) -> PredictResponse:
+        probs = await batcher(texts)
+        return PredictResponse(model=name, predictions=[PredictionOut(label=p.label, scores=p.scores)
+                                                        for p in classifier.to_predictions(probs)])
+
+    @app.post("/v1/predict", response_model=PredictResponse)
+    async def predict(request: PredictRequest) -> PredictResponse:  # type: ignore[valid-type]
+        """Classify one text or a list of texts."""
+        return await run_predictions([request.text] if request.text is not None else request.texts)
+
+    @app.post("/v1/predict-file", response_model=PredictResponse)
+    async def predict_file(file: UploadFile = File(..., description="CSV with a 'text' column, or JSONL of {\"text\": ...}")) -> PredictResponse:
+        """Classify every text of an uploaded CSV or JSONL file (within the row and size limits)."""
+        texts = _texts_from_upload(file.filename or "", await file.read(), limits)
+        return await run_predictions(texts)
+
+    @app.get("/v1/model", response_model=ModelCard)
+    def model_card() -> ModelCard:
+        metrics = {split: _headline(folder.metrics(split)) for split in ("validation", "test") if folder.metrics(split)}
+        return ModelCard(name=name, task=info.task, labels=info.labels, thresholds=info.thresholds,
+                         temperature=info.temperature, method=info.method, backbone=info.backbone,
+                         trainable_params=info.trainable_params, total_params=info.total_params, metrics=metrics,
+                         limits=limits.__dict__)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    page = (files("distilora") / "serving" / "static" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page
+
+    @app.on_event("shutdown")
+    async def stop_batcher() -> None:
+        await batcher.close()
+
+    return app
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("n", "accuracy", "f1", "precision", "recall", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
+    return {k: metrics[k] for k in keys if metrics.get(k) is not None}
+
+
+def _texts_from_upload(filename: str, raw: bytes, limits: Limits) -> list[str]:
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HTTPException(status_code=400, detail=f"{filename}: not UTF-8 text") from None
+    if filename.lower().endswith(".jsonl"):
+        texts = []
+        for number, line in enumerate(content.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise HTTPException(status_code=400, detail=f"{filename}: line {number} is not JSON") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise HTTPException(status_code=400, detail=f"{filename}: line {number} has no string 'text' field")
+            texts.append(row["text"])
+    elif filename.lower().endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(content))
+        if not reader.fieldnames or "text" not in reader.fieldnames:
+            raise HTTPException(status_code=400, detail=f"{filename}: needs a 'text' column (found {reader.fieldnames})")
+        texts = [row["text"] or "" for row in reader]
+    else:
+        raise HTTPException(status_code=400, detail=f"{filename}: upload a .csv (with a 'text' column) or a .jsonl file")
+    if not texts:
+        raise HTTPException(status_code=400, detail=f"{filename}: no texts found")
+    if len(texts) > limits.max_file_rows:
+        raise HTTPException(status_code=413, detail=f"{filename}: {len(texts)} rows; the limit is {limits.max_file_rows} "
+                                                    f"(max_file_rows)")
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise HTTPException(status_code=400, detail=f"{filename}: row {number} has an empty text")
+        if len(text) > limits.max_chars:
+            raise HTTPException(status_code=413, detail=f"{filename}: row {number} has {len(text)} characters; the "
+                                                        f"limit is {limits.max_chars} (max_chars)")
+    return texts

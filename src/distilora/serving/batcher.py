@@ -1,0 +1,63 @@
+"""Micro-batching: concurrent requests wait a few milliseconds so one forward pass serves them all."""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+import numpy as np
+
+
+class MicroBatcher:
+    """Collects texts from concurrent callers for up to ``wait_ms`` (or ``max_texts``) and predicts them together.
+
+    ``predict`` runs in a worker thread so the event loop keeps accepting requests meanwhile.
+    """
+
+    def __init__(self, predict: Callable[[list[str]], np.ndarray], wait_ms: float, max_texts: int):
+        self.predict = predict
+        self.wait = wait_ms / 1000
+        self.max_texts = max_texts
+        self.queue: asyncio.Queue[tuple[list[str], asyncio.Future]] = asyncio.Queue()
+        self.worker: asyncio.Task | None = None
+
+    async def __call__(self, texts: list[str]) -> np.ndarray:
+        if self.wait <= 0:
+            return await asyncio.to_thread(self.predict, texts)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._run())
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            jobs = [await self.queue.get()]
+            size = len(jobs[0][0])
+            deadline = asyncio.get_running_loop().time() + self.wait
+            while size < self.max_texts:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    break
+                jobs.append(job)
+                size += len(job[0])
+            texts = [t for job_texts, _ in jobs for t in job_texts]
+            try:
+                probs = await asyncio.to_thread(self.predict, texts)
+            except Exception as err:  # a model failure reaches every waiting request, not just the first
+                for _, future in jobs:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            start = 0
+            for job_texts, future in jobs:
+                if not future.done():
+                    future.set_result(probs[start:start + len(job_texts)])
+                start += len(job_texts)
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
