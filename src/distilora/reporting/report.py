@@ -185,7 +185,7 @@ def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, P
     html_parts.append(_section("Error analysis", errors))
 
     nav = "".join(f'<a href="#{s.lower().replace(" ", "-")}">{s}</a>' for s in SECTIONS)
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>distilora report: '
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>distilora report: '
             f'{html.escape(title)}</title><style>{CSS}</style></head><body><header><h1>distilora report: '
             f'{html.escape(title)}</h1><p>{html.escape(info.method)} on {html.escape(info.backbone)} · '
             f'{html.escape(task)} · split {html.escape(split)}</p><nav>{nav}</nav></header><main>{"".join(html_parts)}'

@@ -7,6 +7,7 @@ come from pydantic; the body-size limit is checked before any parsing.
 import csv
 import io
 import json
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -39,6 +40,10 @@ class PredictionOut(BaseModel):
 class PredictResponse(BaseModel):
     model: str
     predictions: list[PredictionOut]
+
+
+class FilePredictResponse(PredictResponse):
+    texts: list[str]
 
 
 class ModelCard(BaseModel):
@@ -121,7 +126,12 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         texts=(Optional[list[Annotated[str, item]]], texts_field),
         __validators__={"exactly_one": model_validator(mode="after")(exactly_one)})
 
-    app = FastAPI(title="distilora", version="1", description=f"Text classifier '{name}' ({info.task}: "
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await batcher.close()
+
+    app = FastAPI(title="distilora", version="1", lifespan=lifespan, description=f"Text classifier '{name}' ({info.task}: "
                                                                  f"{', '.join(info.labels)})")
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
@@ -135,11 +145,12 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         """Classify one text or a list of texts."""
         return await run_predictions([request.text] if request.text is not None else request.texts)
 
-    @app.post("/v1/predict-file", response_model=PredictResponse)
-    async def predict_file(file: UploadFile = File(..., description="CSV with a 'text' column, or JSONL of {\"text\": ...}")) -> PredictResponse:
+    @app.post("/v1/predict-file", response_model=FilePredictResponse)
+    async def predict_file(file: UploadFile = File(..., description="CSV with a 'text' column, or JSONL of {\"text\": ...}")) -> FilePredictResponse:
         """Classify every text of an uploaded CSV or JSONL file (within the row and size limits)."""
         texts = _texts_from_upload(file.filename or "", await file.read(), limits)
-        return await run_predictions(texts)
+        result = await run_predictions(texts)
+        return FilePredictResponse(model=result.model, predictions=result.predictions, texts=texts)
 
     @app.get("/v1/model", response_model=ModelCard)
     def model_card() -> ModelCard:
@@ -158,10 +169,6 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return page
-
-    @app.on_event("shutdown")
-    async def stop_batcher() -> None:
-        await batcher.close()
 
     return app
 
