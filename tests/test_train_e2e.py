@@ -173,3 +173,19 @@ def test_two_process_accelerate_launch_matches_single_process(tmp_path):
     assert abs(one["accuracy"] - two["accuracy"]) <= 0.05
     assert abs(one["log_loss"] - two["log_loss"]) <= 0.1
     assert len(RunFolder(tmp_path / "ddp").history()) == len(RunFolder(tmp_path / "single").history())
+
+
+@pytest.mark.parametrize("override, says", [
+    ("data.train={missing}", "data.train"),
+    ("data.text_column=body", "body"),
+    ("model.backbone={missing_dir}", "model.backbone"),
+])
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, override, says):
+    raw = tiny_raw(tmp_path)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    value = override.format(missing=tmp_path / "nope.csv", missing_dir=tmp_path / "no_model")
+    out = _cli("train", str(config), "--set", value, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-1000:]
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1 and says in out.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()

@@ -72,6 +72,28 @@ def train(config: ConfigArg = None, set_: SetOpt = None,
     typer.echo(f"\nrun folder: {run_dir}")
 
 
+@app.command()
+def distill(config: ConfigArg = None, set_: SetOpt = None,
+            teacher: Annotated[Optional[str], typer.Option(help="Teacher run folder: source of the copied layers and of "
+                                                                 "soft targets (sets distill.teacher).")] = None,
+            layers: Annotated[Optional[str], typer.Option(help="Student layers: odd, even, first-K, last-K, uniform-K "
+                                                                "or 0,2,4 (sets distill.student_layers).")] = None,
+            resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run.")] = False,
+            overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False) -> None:
+    """Train a smaller student: layers copied from a teacher, soft targets and/or teacher scores in the data."""
+    from distilora.config import load_config
+    from distilora.training.runner import train as run_training
+
+    overrides = list(set_ or [])
+    if teacher:
+        overrides.append(f"distill.teacher={teacher}")
+    if layers:
+        overrides.append(f"distill.student_layers=[{layers}]" if layers[0].isdigit() else f"distill.student_layers={layers}")
+    run_dir = run_training(load_config(config, overrides), resume=resume, overwrite=overwrite)
+    _print_metrics(run_dir, "test" if (run_dir / "metrics" / "test.json").is_file() else "validation")
+    typer.echo(f"\nrun folder: {run_dir}")
+
+
 @app.command("eval")
 def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
              data: Annotated[str, typer.Option("--data", help="Labelled file with the training columns.")]) -> None:

@@ -55,6 +55,10 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
 
     spec = cfg.distill.student_layers
     if spec == "all":
+        if cfg.distill.teacher:  # soft targets into another backbone: token ids must mean the same thing
+            from distilora.modeling.students import check_same_tokenizer
+
+            check_same_tokenizer(RunFolder(cfg.distill.teacher).model_dir, resolve_backbone(cfg.model.backbone))
         return build_model(cfg, label_space)
     from distilora.modeling.students import build_student, describe_reduction, num_layers, parse_layer_spec
 
@@ -133,15 +137,16 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     _check_folder(final, partial, resume=resume, overwrite=overwrite)
-    splits = load_splits(config.data, config.distill)  # bad data fails here, before anything is written
+    # bad data, a bad backbone or a bad layer spec fail here, before anything is written
+    splits = load_splits(config.data, config.distill)
+    space = splits.label_space
+    built = build_run_model(config, space)
     if main:
         if partial.exists() and not resume:
             shutil.rmtree(partial)
         partial.mkdir(parents=True, exist_ok=True)
         atomic_write_text(partial / "config.yaml", config.to_yaml())
     accelerator.wait_for_everyone()
-    space = splits.label_space
-    built = build_run_model(config, space)
     if main:
         for note in built.notes:
             accelerator.print(note)
