@@ -89,7 +89,7 @@ def run_trainer(args: argparse.Namespace) -> dict:
         model=model,
         args=TrainingArguments(output_dir=str(args.work / "trainer"), per_device_train_batch_size=HYPER["batch_size"],
                                per_device_eval_batch_size=64, num_train_epochs=HYPER["epochs"],
-                               learning_rate=HYPER["lr"], warmup_ratio=HYPER["warmup_ratio"],
+                               learning_rate=HYPER["lr"], warmup_steps=HYPER["warmup_ratio"],
                                weight_decay=HYPER["weight_decay"], lr_scheduler_type="linear", eval_strategy="steps",
                                eval_steps=args.eval_every, save_strategy="no", report_to=[], use_cpu=True,
                                seed=HYPER["seed"], logging_steps=100, disable_tqdm=True),
