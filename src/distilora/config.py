@@ -143,7 +143,7 @@ def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
             value = float(target)
         except ValueError:
             value = -1.0
-        if 0 < value < 1:
+        if 0 < value <= 1:
             return kind, value
     raise ConfigError(
         f"eval.tune_threshold: {rule!r} is not valid; use 'none', 'f1', 'precision:0.9' or 'recall:0.9'"
