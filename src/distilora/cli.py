@@ -179,13 +179,13 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
     from distilora.inference.export import export_run
 
     result = export_run(run, format_, check_data=check_data, max_drop=max_drop)
+    written = result["path"] if "path" in result else run / "onnx" / result["file"]
+    typer.echo(f"wrote {written}; checked on {result['checked_texts']} texts of {result['checked_on']}: "
+               f"max |logit diff| vs PyTorch {result['max_abs_logit_diff']:.2e}, accuracy "
+               f"{result['accuracy_export']:.4f} vs PyTorch {result['accuracy_torch']:.4f} "
+               f"(against {result['accuracy_against']})")
     if "timings" not in result:
-        typer.echo(f"wrote {result['path']}")
         return
-    typer.echo(f"wrote {run / 'onnx' / result['file']} ({result['size_mb']} MB); max |logit diff| vs PyTorch "
-               f"{result['max_abs_logit_diff']:.2e} on {result['checked_texts']} texts"
-               + (f"; accuracy {result['accuracy_export']:.4f} (PyTorch {result['accuracy_torch']:.4f})"
-                  if "accuracy_export" in result else ""))
     typer.echo(f"{'engine':<10} {'samples/s @32':>14} {'ms / 1 text':>12}")
     for name, timing in result["timings"].items():
         typer.echo(f"{name:<10} {timing['samples_per_s_batch32']:>14.1f} {timing['ms_one_text_p50']:>12.2f}")
@@ -201,29 +201,59 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
           micro_batch_ms: Annotated[float, typer.Option(help="Wait this long to batch concurrent requests (0 = off).")] = 5.0,
           max_chars: Annotated[int, typer.Option(help="Longest text accepted.")] = 5_000,
           max_texts: Annotated[int, typer.Option(help="Most texts per request.")] = 64,
-          max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1_000_000) -> None:
-    """Serve the REST API (/v1/predict, /v1/model, /healthz, /docs) and the web page at /."""
+          max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1_000_000,
+          max_file_rows: Annotated[int, typer.Option(help="Most rows in an uploaded file.")] = 2_000) -> None:
+    """Serve the REST API (/v1/predict, /v1/predict-file, /v1/model, /healthz, /docs) and the web page at /."""
     import uvicorn
 
     from distilora.serving.app import Limits, create_app
 
-    limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes)
+    limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes, max_file_rows=max_file_rows)
     api = create_app(run, backend=backend, threads=threads, limits=limits, micro_batch_ms=micro_batch_ms)
     typer.echo(f"serving {run} on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def sweep(config: ConfigArg = None, set_: SetOpt = None,
+          grid: Annotated[Optional[list[str]], typer.Option("--grid", help="FIELD=V1,V2 (repeat or list several): every combination.")] = None,
+          search: Annotated[Optional[str], typer.Option(help="'optuna' for a Bayesian / random search over --space.")] = None,
+          space: Annotated[Optional[list[str]], typer.Option("--space", help="FIELD=loguniform:1e-5:1e-2, int:1:16 or choice:4,8,16.")] = None,
+          trials: Annotated[int, typer.Option(help="Total trials of an Optuna search.")] = 10,
+          sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe or random.")] = "tpe",
+          metric: Annotated[str, typer.Option(help="Metric to rank trials by (accuracy, f1, macro_f1, micro_f1, roc_auc...).")] = "accuracy",
+          split: Annotated[str, typer.Option(help="Split the metric is read from (test, else validation).")] = "test",
+          out: Annotated[Optional[Path], typer.Option(help="Sweep folder (default sweeps/<config name>).")] = None) -> None:
+    """Grid or Optuna search; each trial is a normal run folder, finished trials are never re-run."""
+    from distilora.config import load_config
+    from distilora.errors import ConfigError
+    from distilora.sweep import grid_sweep, optuna_sweep, parse_grid, parse_space
+
+    base = list(set_ or [])
+    folder = out or Path("sweeps") / load_config(config, base).name
+    if search is None and grid:
+        rows = grid_sweep(config, parse_grid(grid), folder, metric=metric, split=split, base=base, say=typer.echo)
+    elif search == "optuna" and space:
+        rows = optuna_sweep(config, parse_space(space), folder, trials=trials, metric=metric, split=split,
+                            sampler=sampler, base=base, say=typer.echo)
+    else:
+        raise ConfigError("give --grid FIELD=V1,V2 ..., or --search optuna with --space FIELD=SPEC ...")
+    typer.echo(f"\n{len(rows)} trials; results in {folder / 'results.md'}")
+    typer.echo((folder / "results.md").read_text(encoding="utf-8"))
+
+
 def _expand_set_args(argv: list[str]) -> list[str]:
-    """Let `--set a=1 b=2` mean `--set a=1 --set b=2`, as users write overrides."""
+    """Let `--set a=1 b=2` mean `--set a=1 --set b=2` (and likewise --grid / --space), as users write them."""
     out: list[str] = []
     in_set = False
+    flag = "--set"
     for arg in argv:
-        if arg == "--set":
-            in_set = True
+        if arg in ("--set", "--grid", "--space"):
+            in_set, flag = True, arg
             out.append(arg)
         elif in_set and "=" in arg and not arg.startswith("-"):
-            if out[-1] != "--set":
-                out.append("--set")
+            if out[-1] != flag:
+                out.append(flag)
             out.append(arg)
         else:
             in_set = False

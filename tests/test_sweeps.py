@@ -1,0 +1,79 @@
+"""Sweeps on a tiny model: a grid writes one run per trial plus results and plots, re-running trains nothing,
+a partial trial is resumed, typos fail before training, and an Optuna search continues where it stopped."""
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from distilora.errors import ConfigError
+from distilora.sweep import grid_sweep, optuna_sweep, parse_grid, parse_space
+from test_train_e2e import ENV, tiny_raw
+
+
+@pytest.fixture()
+def config(tmp_path):
+    raw = tiny_raw(tmp_path, rows=80, epochs=1, batch_size=16)
+    raw["eval"]["report"] = False
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_grid_sweep_writes_runs_results_and_plots_and_resumes(tmp_path, config, monkeypatch):
+    out = tmp_path / "sweep"
+    rows = grid_sweep(config, parse_grid(["peft.r=2,4", "train.lr=1e-3,5e-3"]), out, metric="accuracy", split="test",
+                      say=lambda _: None)
+    assert len(rows) == 4 and len(list((out / "trials").iterdir())) == 4
+    table = list(csv.DictReader((out / "results.csv").open()))
+    assert len(table) == 4 and {r["peft.r"] for r in table} == {"2", "4"}
+    assert "**best**" in (out / "results.md").read_text()
+    for plot in ("metric_vs_peft.r.png", "metric_vs_train.lr.png", "metric_vs_time.png"):
+        assert (out / plot).stat().st_size > 1000
+
+    import distilora.training.runner as runner
+
+    calls = []
+    original = runner.train
+    monkeypatch.setattr(runner, "train", lambda cfg, **kw: calls.append(kw) or original(cfg, **kw))
+    again = grid_sweep(config, parse_grid(["peft.r=2,4", "train.lr=1e-3,5e-3"]), out, metric="accuracy",
+                       split="test", say=lambda _: None)
+    assert calls == [] and [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]
+
+    victim = out / "trials" / "peft.r=2,train.lr=0.001"
+    shutil.move(victim, victim.with_name(victim.name + ".partial"))  # as if killed before finishing
+    (victim.with_name(victim.name + ".partial") / "run.json").unlink()
+    grid_sweep(config, parse_grid(["peft.r=2", "train.lr=1e-3"]), out, metric="accuracy", split="test",
+               say=lambda _: None)
+    assert calls == [{"resume": True}] and (victim / "run.json").is_file()
+
+
+def test_typos_fail_before_any_training(tmp_path, config):
+    with pytest.raises(ConfigError, match="unknown key 'peft.rank'"):
+        grid_sweep(config, parse_grid(["peft.rank=1,2"]), tmp_path / "s", metric="accuracy", split="test")
+    assert not (tmp_path / "s" / "trials").exists()
+    with pytest.raises(ConfigError, match="expected FIELD=V1,V2"):
+        parse_grid(["peft.r"])
+    with pytest.raises(ConfigError, match="loguniform:LOW:HIGH"):
+        parse_space(["train.lr=log:1:2"])
+
+
+def test_optuna_search_continues_instead_of_restarting(tmp_path, config):
+    out = tmp_path / "opt"
+    space = parse_space(["train.lr=loguniform:1e-4:1e-2", "peft.r=choice:2,4"])
+    first = optuna_sweep(config, space, out, trials=2, metric="accuracy", split="test", say=lambda _: None)
+    assert len(first) == 2
+    second = optuna_sweep(config, space, out, trials=3, metric="accuracy", split="test", say=lambda _: None)
+    assert len(second) == 3 and len(list((out / "trials").iterdir())) == 3
+
+
+def test_sweep_cli(tmp_path, config):
+    out = subprocess.run([sys.executable, "-m", "distilora.cli", "sweep", str(config), "--grid", "peft.r=2,4",
+                          "--out", str(tmp_path / "cli")], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert "trial 2/2 peft.r=4" in out.stdout and "results in" in out.stdout
