@@ -77,3 +77,15 @@ def test_sweep_cli(tmp_path, config):
                          timeout=300)
     assert out.returncode == 0, out.stderr[-1500:]
     assert "trial 2/2 peft.r=4" in out.stdout and "results in" in out.stdout
+
+
+def test_compare_runs_cli(tmp_path, config):
+    grid_sweep(config, parse_grid(["peft.r=2,4"]), tmp_path / "s", metric="accuracy", split="test", say=lambda _: None)
+    runs = sorted(str(p) for p in (tmp_path / "s" / "trials").iterdir())
+    out = subprocess.run([sys.executable, "-m", "distilora.cli", "compare", *runs, "--out", str(tmp_path / "cmp")],
+                         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1500:]
+    table = list(csv.DictReader((tmp_path / "cmp" / "comparison.csv").open()))
+    assert [r["run"] for r in table] == ["peft.r=2", "peft.r=4"] and all(r["method"] == "lora" for r in table)
+    assert int(table[0]["trainable_params"]) < int(table[1]["trainable_params"])  # rank 2 adapters are smaller
+    assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 1000

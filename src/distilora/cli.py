@@ -242,6 +242,19 @@ def sweep(config: ConfigArg = None, set_: SetOpt = None,
     typer.echo((folder / "results.md").read_text(encoding="utf-8"))
 
 
+@app.command()
+def compare(runs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],
+            split: Annotated[str, typer.Option(help="Split whose metrics are compared.")] = "test",
+            out: Annotated[Path, typer.Option(help="Where to write comparison.csv/.md/.png.")] = Path("comparison")) -> None:
+    """Compare runs: method, parameters, training time and speed, metrics; a table and a bar chart."""
+    from distilora.reporting.compare import COLUMNS, compare_runs, markdown_table, write_comparison
+
+    rows = compare_runs(runs, split)
+    paths = write_comparison(rows, out)
+    typer.echo(markdown_table(rows, COLUMNS))
+    typer.echo(f"\nwrote {paths['csv']}, {paths['md']}, {paths['png']}")
+
+
 def _expand_set_args(argv: list[str]) -> list[str]:
     """Let `--set a=1 b=2` mean `--set a=1 --set b=2` (and likewise --grid / --space), as users write them."""
     out: list[str] = []

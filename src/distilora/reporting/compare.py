@@ -1,0 +1,74 @@
+"""Compare finished runs side by side: method, size, speed and metrics on a common split, as a table and a chart."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from distilora.runfolder import RunFolder, atomic_write_text
+
+METRICS = ("accuracy", "f1", "macro_f1", "micro_f1", "roc_auc", "pr_auc")
+COLUMNS = ("run", "method", "backbone", "student_layers", "trainable_params", "total_params", "train_seconds",
+           "train_samples_per_second", "split", "n", *METRICS)
+
+
+def compare_runs(run_dirs: list[str | Path], split: str = "test") -> list[dict[str, Any]]:
+    """One row per run; the split's metrics (validation when the run has no such split)."""
+    rows = []
+    for run_dir in run_dirs:
+        folder = RunFolder(run_dir)
+        info = folder.info()
+        used = split if folder.metrics(split) else "validation"
+        metrics = folder.metrics(used) or {}
+        rows.append({"run": folder.path.name, "method": info.method, "backbone": Path(info.backbone).name,
+                     "student_layers": "" if info.student_layers is None else len(info.student_layers),
+                     "trainable_params": info.trainable_params, "total_params": info.total_params,
+                     "train_seconds": info.train_seconds, "train_samples_per_second": info.train_samples_per_second,
+                     "split": used, "n": metrics.get("n"), **{m: metrics.get(m) for m in METRICS}})
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_comparison(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Path]:
+    """comparison.csv, comparison.md and comparison.png (grouped bars of the metrics every run has)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out_dir / "comparison.csv", buffer.getvalue())
+    atomic_write_text(out_dir / "comparison.md", markdown_table(rows, COLUMNS) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    shown = [m for m in METRICS if all(isinstance(r.get(m), float) for r in rows)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(shown) * len(rows) / 2 + 3), 4))
+    width = 0.8 / max(len(rows), 1)
+    for i, row in enumerate(rows):
+        ax.bar(np.arange(len(shown)) + i * width, [row[m] for m in shown], width, label=row["run"])
+    ax.set_xticks(np.arange(len(shown)) + width * (len(rows) - 1) / 2, shown)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Runs compared")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(out_dir / "comparison.png", dpi=110)
+    plt.close(fig)
+    return {"csv": out_dir / "comparison.csv", "md": out_dir / "comparison.md", "png": out_dir / "comparison.png"}
