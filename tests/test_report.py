@@ -1,0 +1,68 @@
+"""The report of a real (tiny) run: every section, embedded figures, escaped texts, and a clean load in Chromium."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from distilora.config import build_config
+from distilora.reporting.report import SECTIONS, write_report
+from distilora.training.runner import train
+from test_train_e2e import tiny_raw
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module", params=["binary", "multiclass", "multilabel"])
+def report(request, tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp(request.param)
+    raw = tiny_raw(base, task=request.param, rows=120, epochs=2)
+    raw["eval"]["report"] = True
+    run = train(build_config(raw))
+    return run / "report.html"
+
+
+def test_report_has_every_section_and_embedded_figures(report):
+    page = report.read_text()
+    for section in SECTIONS:
+        assert f"<h2>{section}</h2>" in page
+    assert page.count("data:image/png;base64,") >= 6
+    assert "http://" not in page and "https://" not in page  # opens offline
+    md = (report.parent / "report.md").read_text()
+    assert "## Results" in md and "precision" in md
+
+
+def test_texts_are_escaped(tmp_path, report):
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(report.parent, run)
+    path = run / "predictions" / "test.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:
+        row["text"] = "<script>alert(1)</script> " + row["text"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html_path, _ = write_report(run)
+    page = html_path.read_text()
+    assert "<script>alert(1)</script>" not in page
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (the Makefile installs it with apt)")
+def test_report_loads_in_a_real_browser(report, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(report.as_uri())
+        broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+        headings = page.evaluate("[...document.querySelectorAll('section h2')].map(h => h.textContent)")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert not errors and broken == 0
+    assert headings == SECTIONS
