@@ -2,7 +2,6 @@
 every task type, resume after a kill, and 2-process data-parallel training under `accelerate launch`."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -18,6 +17,7 @@ import yaml
 
 from distilora.config import build_config
 from distilora.runfolder import RunFolder
+from distilora.training.checkpoint import latest_checkpoint
 from distilora.training.runner import train
 from tinymodels import write_tiny_backbone, write_tiny_reviews
 
@@ -126,10 +126,11 @@ def test_resume_after_kill_ends_with_the_same_metrics(tmp_path):
     args = _train_args(tmp_path, "killed")
     proc = subprocess.Popen([sys.executable, "-m", "distilora.cli", *args], cwd=tmp_path, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "killed.partial" / "checkpoints" / "last" / "state.json"
+    checkpoints = tmp_path / "killed.partial" / "checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        if state.is_file() and json.loads(state.read_text())["step"] >= 30:
+        latest = latest_checkpoint(checkpoints)
+        if latest is not None and int(latest.name.removeprefix("step-")) >= 30:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)

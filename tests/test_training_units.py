@@ -10,7 +10,7 @@ import torch
 from distilora.config import TrainConfig, build_config
 from distilora.data.labels import LabelSpace
 from distilora.modeling.build import build_model, lora_target_modules
-from distilora.training.checkpoint import load_checkpoint, save_checkpoint
+from distilora.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from distilora.training.losses import class_weights, classification_loss
 from distilora.training.loop import lr_lambda
 from tinymodels import write_tiny_backbone
@@ -111,4 +111,4 @@ def test_checkpoint_round_trip_restores_weights_optimizer_scheduler_and_rng(tmp_
     fresh(torch.ones(1, 3)).sum().backward()
     opt2.step(), sched2.step()
     assert torch.equal(fresh.weight, expected)
-    assert not list(tmp_path.glob("*.pkl")) and (tmp_path / "last" / "optimizer.safetensors").is_file()
+    assert not list(tmp_path.glob("*.pkl")) and (latest_checkpoint(tmp_path) / "optimizer.safetensors").is_file()

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -17,10 +17,16 @@ from distilora.data.batching import inference_batches, pad_batch
 from distilora.data.tokenize import encode, load_fast_tokenizer
 from distilora.errors import RunFolderError
 from distilora.evaluation.metrics import decide, probabilities
-from distilora.inference.engines import Engine, OnnxEngine, TorchEngine
 from distilora.runfolder import RunFolder, RunInfo
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+
+
+class Engine(Protocol):
+    """Turns one padded batch (input_ids / attention_mask / token_type_ids as int64 arrays) into logits."""
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
 @dataclass
@@ -52,6 +58,9 @@ class Classifier:
         self.thresholds = info.thresholds
         self.engine = engine
         self.tokenizer = load_fast_tokenizer(str(tokenizer_dir))
+        # settle the truncation settings now: encode() changes the tokenizer only when they differ, so threads that
+        # predict at the same time (the server) never modify it while another one is encoding
+        encode(self.tokenizer, [], None, info.max_length)
         self.pad_id = pad_token_id(tokenizer_dir, self.tokenizer)
 
     @classmethod
@@ -62,11 +71,14 @@ class Classifier:
         if backend not in BACKENDS:
             raise RunFolderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
         if backend == "torch":
-            return cls(info, TorchEngine.from_run(folder, threads), folder.model_dir)
-        model_file = folder.onnx_dir / ("model.int8.onnx" if backend == "onnx-int8" else "model.onnx")
+            from distilora.inference.torch_backend import TorchEngine
+
+            return cls(info, TorchEngine.from_run(folder.path, threads), folder.model_dir)
+        from distilora.inference.onnx_backend import OnnxEngine
+
+        model_file = folder.onnx_dir / ONNX_FILES[backend]
         if not model_file.is_file():
-            fmt = "onnx-int8" if backend == "onnx-int8" else "onnx"
-            raise RunFolderError(f"{model_file}: not exported yet; run `distilora export {folder.path} --format {fmt}`")
+            raise RunFolderError(f"{model_file}: not exported yet; run `distilora export {folder.path} --format {backend}`")
         return cls(info, OnnxEngine(model_file, threads), folder.onnx_dir)
 
     def predict_logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
@@ -90,6 +102,7 @@ class Classifier:
         return self.to_predictions(self.predict_proba(texts, pairs, batch_size))
 
     def to_predictions(self, probs: np.ndarray) -> list[Prediction]:
+        """Decisions from probabilities already computed (lets callers batch the model call separately)."""
         decisions = decide(self.task, probs, self.thresholds)
         predictions = []
         for row, decision in zip(probs, decisions):

@@ -168,7 +168,6 @@ def threshold_curve(y: np.ndarray, score: np.ndarray, chosen: float, name: str) 
     pred = score[None, :] >= grid[:, None]
     tp = (pred & (y[None, :] == 1)).sum(1)
     fp = (pred & (y[None, :] == 0)).sum(1)
-    fn = (~pred & (y[None, :] == 1)).sum(1)
     precision = np.divide(tp, tp + fp, out=np.ones(len(grid)), where=(tp + fp) > 0)
     recall = tp / max(int(y.sum()), 1)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(grid)), where=(precision + recall) > 0)

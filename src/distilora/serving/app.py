@@ -46,6 +46,16 @@ class FilePredictResponse(PredictResponse):
     texts: list[str]
 
 
+class ErrorBody(BaseModel):
+    """A refused request: what was wrong, naming the limit (and its value) or the row at fault."""
+
+    detail: str
+
+
+TOO_LARGE = {413: {"model": ErrorBody, "description": "Over a size limit (max_body_bytes, max_file_rows, max_chars)"}}
+BAD_FILE = {400: {"model": ErrorBody, "description": "The uploaded file cannot be read as CSV/JSONL texts"}}
+
+
 class ModelCard(BaseModel):
     name: str
     task: str
@@ -61,7 +71,11 @@ class ModelCard(BaseModel):
 
 
 class BodySizeLimit:
-    """Pure ASGI middleware: refuse bodies over the limit (by Content-Length, or while streaming) with 413."""
+    """Pure ASGI middleware: refuse bodies over the limit with 413, by Content-Length or while reading the stream.
+
+    The body is read here in full (it is bounded) and replayed to the app, so an oversized chunked upload is
+    stopped before any parser sees it.
+    """
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -69,37 +83,31 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
         too_big = JSONResponse(status_code=413, content={"detail": f"request body is over the {self.max_bytes:,}-byte "
-                                                                     f"limit (max_body_bytes)"})
+                                                                     f"limit (max_body_bytes={self.max_bytes})"})
+        declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await too_big(scope, receive, send)
-        seen = 0
-        response_started = False
-
-        async def counting_receive():
-            nonlocal seen
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                return await too_big(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        async def tracking_send(message):
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # nothing more to read: wait for the client to disconnect
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await too_big(scope, receive, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | None = None, limits: Limits = Limits(),
@@ -140,12 +148,12 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         return PredictResponse(model=name, predictions=[PredictionOut(label=p.label, scores=p.scores)
                                                         for p in classifier.to_predictions(probs)])
 
-    @app.post("/v1/predict", response_model=PredictResponse)
+    @app.post("/v1/predict", response_model=PredictResponse, responses=TOO_LARGE)
     async def predict(request: PredictRequest) -> PredictResponse:  # type: ignore[valid-type]
         """Classify one text or a list of texts."""
         return await run_predictions([request.text] if request.text is not None else request.texts)
 
-    @app.post("/v1/predict-file", response_model=FilePredictResponse)
+    @app.post("/v1/predict-file", response_model=FilePredictResponse, responses=TOO_LARGE | BAD_FILE)
     async def predict_file(file: UploadFile = File(..., description="CSV with a 'text' column, or JSONL of {\"text\": ...}")) -> FilePredictResponse:
         """Classify every text of an uploaded CSV or JSONL file (within the row and size limits)."""
         texts = _texts_from_upload(file.filename or "", await file.read(), limits)

@@ -1,7 +1,9 @@
 """Resumable checkpoints in safetensors + JSON only (nothing is ever unpickled).
 
 A checkpoint holds the trainable weights, the AdamW state, the scheduler position, every process's RNG state and
-the data position, so a resumed run continues exactly where the killed one stopped.
+the data position, so a resumed run continues exactly where the killed one stopped. Each one is a complete folder
+``step-NNNNNNNN/``; the one-line file ``latest`` names the newest and is replaced atomically only after that folder
+is whole, so a kill at any instant leaves a checkpoint to resume from.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from distilora.runfolder import atomic_write_text
 if TYPE_CHECKING:
     import torch
 
-LAST = "last"
+LATEST = "latest"
 BEST_WEIGHTS = "best.safetensors"
 
 
@@ -78,7 +80,7 @@ def _optimizer_from_files(optimizer: "torch.optim.Optimizer", tensors: dict[str,
 
 def save_checkpoint(checkpoints: Path, *, module: "torch.nn.Module", optimizer: "torch.optim.Optimizer",
                     scheduler: Any, progress: dict[str, Any], rank: int, world: int, barrier: Any) -> None:
-    """Write checkpoints/last atomically; every process contributes its RNG state, the main one the rest."""
+    """Write a checkpoint folder and point ``latest`` at it; every process adds its RNG state, the main one the rest."""
     import torch
     from safetensors.torch import save_file
 
@@ -96,24 +98,33 @@ def save_checkpoint(checkpoints: Path, *, module: "torch.nn.Module", optimizer: 
         atomic_write_text(staging / "optimizer.json", json.dumps(meta))
         atomic_write_text(staging / "state.json", json.dumps({**progress, "world": world,
                                                               "scheduler": scheduler.state_dict()}, indent=1))
-        final = checkpoints / LAST
-        old = checkpoints / ".last.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
+        name = f"step-{progress['step']:08d}"
+        shutil.rmtree(checkpoints / name, ignore_errors=True)  # a stray from a save that was killed half-way
+        os.replace(staging, checkpoints / name)
+        atomic_write_text(checkpoints / LATEST, name + "\n")
+        for older in checkpoints.glob("step-*"):
+            if older.name != name:
+                shutil.rmtree(older, ignore_errors=True)
     barrier()
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest complete checkpoint folder, or None before the first one is written."""
+    pointer = checkpoints / LATEST
+    if not pointer.is_file():
+        return None
+    folder = checkpoints / pointer.read_text(encoding="utf-8").strip()
+    return folder if (folder / "state.json").is_file() else None
 
 
 def load_checkpoint(checkpoints: Path, *, module: "torch.nn.Module", optimizer: "torch.optim.Optimizer",
                     scheduler: Any, rank: int, world: int) -> dict[str, Any] | None:
-    """Restore checkpoints/last into the given objects; returns its progress record, or None when there is none."""
+    """Restore the latest checkpoint into the given objects; returns its progress record, or None when there is none."""
     import torch
     from safetensors.torch import load_file
 
-    folder = checkpoints / LAST
-    if not (folder / "state.json").is_file():
+    folder = latest_checkpoint(checkpoints)
+    if folder is None:
         return None
     progress = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     if progress["world"] != world:

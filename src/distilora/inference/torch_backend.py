@@ -1,0 +1,45 @@
+"""The PyTorch engine: a run's model (LoRA merged in) turning padded numpy batches into logits."""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def model_inputs(model: "torch.nn.Module") -> list[str]:
+    """The batch keys this model's forward takes (DistilBERT and RoBERTa-style models have no token_type_ids)."""
+    accepted = inspect.signature(model.forward).parameters
+    return [name for name in MODEL_INPUTS if name in accepted]
+
+
+class TorchEngine:
+    """Logits from a PyTorch model in inference mode; feeds only the inputs its forward accepts."""
+
+    def __init__(self, model: "torch.nn.Module", threads: int | None = None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = model.eval()
+        self.inputs = model_inputs(model)
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, threads: int | None = None) -> "TorchEngine":
+        from distilora.modeling.loading import load_run_model
+
+        model, _ = load_run_model(run_dir, merge=True)
+        return cls(model, threads)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            inputs = {name: torch.from_numpy(batch[name]) for name in self.inputs}
+            return self.model(**inputs).logits.float().numpy()

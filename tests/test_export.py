@@ -1,0 +1,129 @@
+"""Exports (merged / ONNX / int8) check the files they write against PyTorch, refuse and leave nothing behind when
+they drift, record what they checked and how fast each engine ran, and work on a run the trainer wrote."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from distilora.errors import ExportError
+from distilora.inference.classifier import Classifier
+from distilora.inference.export import export_run
+from runs import make_tiny_run, run_cli, stored_logits, validation_rows
+
+
+def leftovers(run) -> list[str]:
+    return [p.name for p in run.iterdir() if p.name.startswith(".")]
+
+
+def test_merged_export_is_a_plain_transformers_folder_with_the_trained_logits(tmp_path):
+    run = make_tiny_run(tmp_path, method="lora", task="multiclass")
+    report = export_run(run, "merged")
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(run / "merged")
+    assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    assert not (run / "merged" / "adapter_config.json").exists() and (run / "merged" / "tokenizer.json").is_file()
+    texts, saved = stored_logits(run)
+    np.testing.assert_allclose(Classifier.load(run).predict_logits(texts), saved, atol=1e-5)  # now loads merged/
+    assert report["max_abs_logit_diff"] < 1e-4 and report["checked_texts"] == len(texts)
+    assert json.loads((run / "merged" / "export.json").read_text()) == report
+    assert not leftovers(run)
+
+
+def test_merging_a_run_without_an_adapter_is_refused(tmp_path):
+    run = make_tiny_run(tmp_path, method="full")
+    with pytest.raises(ExportError, match="no adapter to merge"):
+        export_run(run, "merged")
+    assert not (run / "merged").exists() and not leftovers(run)
+    with pytest.raises(ExportError, match="choose one of merged, onnx, onnx-int8"):
+        export_run(run, "tflite")
+
+
+def test_onnx_export_checks_itself_times_every_engine_and_takes_any_batch_shape(tmp_path):
+    run = make_tiny_run(tmp_path, method="lora", task="multilabel")
+    report = export_run(run, "onnx")
+    assert sorted(p.name for p in (run / "onnx").iterdir()) == ["export.json", "model.onnx", "tokenizer.json",
+                                                                 "tokenizer_config.json"]
+    assert report["max_abs_logit_diff"] < 1e-4 and report["accuracy_against"] == "gold labels"
+    assert report["checked_on"].endswith("validation.jsonl") and report["accuracy_drop_points"] == 0
+    assert set(report["timings"]) == {"torch", "onnx"} and report["fastest_batch32"] in report["timings"]
+    assert all(t["samples_per_s_batch32"] > 0 and t["ms_one_text_p50"] > 0 for t in report["timings"].values())
+    stored = json.loads((run / "onnx" / "export.json").read_text())
+    assert stored["onnx"]["max_abs_logit_diff"] == report["max_abs_logit_diff"] and "speed" in stored
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(run / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
+    for batch, width in ((1, 5), (3, 17)):
+        ones = np.ones((batch, width), dtype=np.int64)
+        (logits,) = session.run(["logits"], {"input_ids": ones * 7, "attention_mask": ones, "token_type_ids": 0 * ones})
+        assert logits.shape == (batch, 2)
+
+
+def test_int8_export_quantises_a_checked_fp32_graph(tmp_path):
+    run = make_tiny_run(tmp_path, method="full", task="binary")
+    report = export_run(run, "onnx-int8")  # starts from nothing: fp32 is exported and checked first
+    stored = json.loads((run / "onnx" / "export.json").read_text())
+    assert stored["onnx"]["max_abs_logit_diff"] < 1e-4
+    assert report["file"] == "model.int8.onnx" and stored["onnx-int8"]["file"] == "model.int8.onnx"
+    assert 0 < report["max_abs_logit_diff"] < 1.0  # quantised, so not bit-exact, but close
+    assert set(report["timings"]) == {"torch", "onnx", "onnx-int8"}
+    int8 = Classifier.load(run, backend="onnx-int8")
+    texts, saved = stored_logits(run)
+    assert np.abs(int8.predict_logits(texts) - saved).max() == pytest.approx(report["max_abs_logit_diff"], abs=1e-5)
+
+
+def test_a_failed_check_refuses_the_export_and_keeps_the_previous_one(tmp_path):
+    run = make_tiny_run(tmp_path, method="lora")
+    export_run(run, "onnx")
+    before = {p.name: p.read_bytes() for p in (run / "onnx").iterdir()}
+    with pytest.raises(ExportError, match="onnx-int8 export: loses .* accuracy points .*raise --max-drop to accept"):
+        export_run(run, "onnx-int8", max_drop=-1.0)  # no result passes a negative bound
+    with pytest.raises(ExportError, match="onnx export: logits differ from PyTorch .* export refused"):
+        export_run(run, "onnx", max_logit_diff=-1.0)
+    with pytest.raises(ExportError, match="merged export: logits differ"):
+        export_run(run, "merged", max_logit_diff=-1.0)
+    assert {p.name: p.read_bytes() for p in (run / "onnx").iterdir()} == before
+    assert not (run / "merged").exists() and not leftovers(run)
+
+
+def test_export_without_labels_compares_with_pytorch_decisions(tmp_path):
+    run = make_tiny_run(tmp_path)
+    (run / "predictions" / "validation.jsonl").unlink()
+    report = export_run(run, "onnx")
+    assert report["checked_on"] == "built-in sample sentences" and report["accuracy_against"] == "PyTorch decisions"
+    assert report["accuracy_torch"] == 1.0 and report["accuracy_export"] == 1.0
+
+
+def test_export_command_checks_on_a_labelled_file_and_prints_the_speed_table(tmp_path, monkeypatch, capsys):
+    run = make_tiny_run(tmp_path, task="multiclass")
+    texts, labels = validation_rows(tmp_path, "multiclass")
+    names = ["negative", "neutral", "positive"]
+    check = tmp_path / "check.csv"
+    check.write_text("text,label\n" + "".join(f"{t},{names[y]}\n" for t, y in zip(texts[:10], labels)))
+    code, out, _ = run_cli(monkeypatch, capsys, "export", str(run), "--format", "onnx", "--check-data", str(check))
+    assert code == 0
+    assert f"checked on 10 texts of {check}" in out and "against gold labels" in out
+    assert "samples/s @32" in out and "fastest here:" in out
+    lines = {line.split()[0] for line in out.splitlines() if line.split()}
+    assert {"torch", "onnx"} <= lines
+    assert json.loads((run / "onnx" / "export.json").read_text())["onnx"]["checked_texts"] == 10
+    code, _, err = run_cli(monkeypatch, capsys, "export", str(run), "--check-data", str(tmp_path / "missing.csv"))
+    assert code == 2 and "missing.csv" in err and "Traceback" not in err
+
+
+def test_exports_of_a_run_the_trainer_wrote(tmp_path):
+    from distilora.config import build_config
+    from distilora.training.runner import train
+    from test_train_e2e import tiny_raw
+
+    run = train(build_config(tiny_raw(tmp_path, method="lora", epochs=1, rows=64)))
+    assert export_run(run, "merged")["max_abs_logit_diff"] < 1e-4
+    report = export_run(run, "onnx")
+    assert report["max_abs_logit_diff"] < 1e-4 and report["checked_on"].endswith("validation.jsonl")
+    rows = [json.loads(line) for line in (run / "predictions" / "test.jsonl").read_text().splitlines()]
+    onnx = Classifier.load(run, backend="onnx")
+    np.testing.assert_allclose(onnx.predict_logits([r["text"] for r in rows]), [r["logits"] for r in rows], atol=1e-4)

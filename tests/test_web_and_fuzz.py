@@ -1,0 +1,66 @@
+"""The API against its own OpenAPI schema (property-based fuzzing: never a 5xx) and the web page driven in a real
+browser (type a text, see the bars; upload a file, see the table; no console error)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from distilora.serving.app import Limits, create_app
+from runs import live_server, make_tiny_run
+
+LIMITS = Limits(max_chars=40, max_texts=3, max_body_bytes=2_000, max_file_rows=4)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_tiny_run(tmp_path_factory.mktemp("web"), method="full", task="binary")
+
+
+def test_openapi_fuzz_never_gives_a_5xx(run):
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(run, limits=LIMITS))
+    failures = []
+    for operation in schema.get_all_operations():
+        op = operation.ok()
+
+        @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(op.as_strategy())
+        def check(case):
+            response = case.call()
+            if response.status_code >= 500:
+                failures.append((op.path, case.body, response.status_code))
+
+        check()
+    assert not failures, failures[:3]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (the Makefile installs it with apt)")
+def test_web_page_in_a_real_browser(run, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    with live_server(create_app(run, limits=LIMITS)) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_function("document.querySelectorAll('#card tr').length > 0")
+        page.fill("#text", "good great app")
+        page.wait_for_function("document.querySelectorAll('#bars .bar').length == 2")
+        assert page.inner_text("#label") in ("negative", "positive")
+        upload = tmp_path / "texts.csv"
+        upload.write_text("text\ngood app\nbad app\n")
+        page.set_input_files("#file", str(upload))
+        page.click("#upload")
+        page.wait_for_function("document.querySelectorAll('#results tr').length == 3")
+        assert "bad app" in page.inner_text("#results")
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
