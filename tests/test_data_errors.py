@@ -228,6 +228,28 @@ def test_aux_score_errors(tmp_path):
            DataConfig(train=table([pairs] * 4)), DistillConfig(aux_column="scores"))
 
 
+def test_aux_scores_joined_from_another_file(tmp_path):
+    pairs = json.dumps([["hate", 0.25], ["violence", 0.5]])
+    train = write(tmp_path / "train.csv", "id,text,label\n" + "".join(f"k{i},t{i},{i % 2}\n" for i in range(8)))
+    scores = tmp_path / "scores.csv"
+    with scores.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["id", "aux"], ["k1", pairs], ["k3", pairs], ["zz", pairs]])
+    joined = load_splits(DataConfig(train=train, validation=train),
+                         DistillConfig(aux_column="aux", aux_file=str(scores), aux_key="id"))
+    assert np.isnan(joined.train.aux).any(axis=1).tolist() == [True, False, True, False, True, True, True, True]
+    assert joined.train.aux[1].tolist() == [0.25, 0.5] and joined.aux_names == ["hate", "violence"]
+
+    raises(r"distill\.aux_file needs distill\.aux_key", load_splits, DataConfig(train=train),
+           DistillConfig(aux_column="aux", aux_file=str(scores)), error=ConfigError)
+    raises(r"scores\.csv: no column 'key'", load_splits, DataConfig(train=write(
+        tmp_path / "keyed.csv", "key,text,label\na,t,0\nb,u,1\nc,v,0\nd,w,1\n")),
+        DistillConfig(aux_column="aux", aux_file=str(scores), aux_key="key"))
+    with scores.open("a", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(["k1", json.dumps([["hate", 0.9], ["violence", 0.5]])])
+    raises(r"scores\.csv: row 4, column 'id': key 'k1' appears again with other scores", load_splits,
+           DataConfig(train=train), DistillConfig(aux_column="aux", aux_file=str(scores), aux_key="id"))
+
+
 def test_read_texts_errors(tmp_path):
     raises(r"^--input: .*missing\.txt not found", read_texts, str(tmp_path / "missing.txt"), DataConfig())
     raises(r"blank\.txt: the file is empty", read_texts, write(tmp_path / "blank.txt", "\n  \n"), DataConfig())

@@ -66,6 +66,20 @@ def test_toxicchat_moderation_scores_as_auxiliary_targets(data_dir: Path):
     assert np.isnan(splits.validation.aux).all(), "the human test file has no moderation column"
 
 
+def test_toxicchat_moderation_scores_joined_onto_the_human_train_rows(data_dir: Path):
+    folder = data_dir / "toxicchat0124"
+    cfg = DataConfig(train=str(folder / "toxicchat0124_human_train.csv"), text_column="user_input",
+                     label_column="toxicity", validation_fraction=0.15)
+    distill = DistillConfig(aux_column="openai_moderation", aux_key="conv_id",
+                            aux_file=str(folder / "toxicchat0124_train_toxic_only_with_openai_moderation.csv"))
+    splits = load_splits(cfg, distill)
+    whole = np.concatenate([splits.train.aux, splits.validation.aux])
+    scored = ~np.isnan(whole).any(axis=1)
+    assert whole.shape == (2_801, 11) and scored.sum() == 384
+    labels = np.concatenate([splits.train.labels, splits.validation.labels])
+    assert (labels[scored] == 1).all(), "every scored row is one of the 384 toxic training prompts"
+
+
 def test_jigsaw_multiline_comments(data_dir: Path):
     folder = data_dir / "jigsaw_toxic"
     cfg = DataConfig(train=str(folder / "train_part1_text_comment_1.csv"), text_column="comment_text",

@@ -101,6 +101,8 @@ class DistillConfig(_Section):
     student_layers: Union[Literal["all", "odd", "even"], str, list[int]] = Field("all", description="Layers copied from the backbone: all, odd, even, first-K, last-K, uniform-K, or a list of 0-based indices.")
     aux_column: str | None = Field(None, description="Column of teacher scores (JSON list of [name, score] pairs or of numbers) for multi-target distillation.")
     aux_names: list[str] | None = Field(None, description="Names of the auxiliary targets in order; empty = read from the first JSON pairs.")
+    aux_file: str | None = Field(None, description="File holding aux_column when the training file does not (same formats); its rows are matched to training rows on aux_key.")
+    aux_key: str | None = Field(None, description="Column present in both the training file and aux_file that pairs their rows (e.g. an id); rows without a match keep only the main loss.")
     sigma: float = Field(0.8, ge=0, le=1, description="Weight of the main loss; 1 - sigma goes to the auxiliary-score loss.")
 
 

@@ -50,6 +50,8 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
     _check_two_classes(full, space, cfg)
     aux_names = None
     if aux_column:
+        if distill.aux_file:
+            table = _join_aux_file(table, train_path, cfg, distill)
         _require_column(table, aux_column, train_path, "distill.aux_column")
         aux_names = distill.aux_names or _aux_names_from_cells(table[aux_column].tolist(), train_path, aux_column)
         full.aux = parse_aux_cells(table[aux_column].tolist(), aux_names, train_path, aux_column)
@@ -435,6 +437,27 @@ def _aux_names_from_cells(cells: list[Any], source: str, column: str) -> list[st
         if cell.values is not None:
             return [f"score_{i}" for i in range(len(cell.values))]
     raise DataError(f"{source}: column {column!r} (distill.aux_column) has no scores in any row")
+
+
+def _join_aux_file(table: "pandas.DataFrame", train_path: str, cfg: DataConfig,
+                   distill: DistillConfig) -> "pandas.DataFrame":
+    """The training table with aux_column filled from aux_file, row by row on aux_key (empty where unmatched)."""
+    if not distill.aux_key:
+        raise ConfigError("distill.aux_file needs distill.aux_key: the column that pairs its rows with training rows")
+    scores = _read_rows(distill.aux_file, cfg, "distill.aux_file")
+    key, column = distill.aux_key, distill.aux_column
+    _require_column(table, key, train_path, "distill.aux_key")
+    _require_column(scores, key, distill.aux_file, "distill.aux_key")
+    _require_column(scores, column, distill.aux_file, "distill.aux_column")
+    cells: dict[str, Any] = {}
+    for row, (value, cell) in enumerate(zip(scores[key].tolist(), scores[column].tolist()), start=1):
+        if value in cells and cells[value] != cell:
+            raise DataError(f"{distill.aux_file}: row {row}, column {key!r}: key {str(value)[:40]!r} appears again "
+                            f"with other scores; keep one row per key")
+        cells[value] = cell
+    joined = table.copy()
+    joined[column] = [cells.get(value, "") for value in table[key].tolist()]
+    return joined
 
 
 def parse_aux_cells(cells: list[Any], names: list[str], source: str, column: str) -> np.ndarray:
