@@ -62,6 +62,15 @@ def test_typos_fail_before_any_training(tmp_path, config):
         parse_space(["train.lr=log:1:2"])
 
 
+def test_a_grid_value_of_null_switches_a_field_off(tmp_path, config):
+    from distilora.sweep import _trial_config
+
+    grid = parse_grid(["train.lr=null,1e-3"])
+    assert grid == {"train.lr": [None, 0.001]}
+    off, on = (_trial_config(config, [], {"train.lr": value}, tmp_path) for value in grid["train.lr"])
+    assert off.train.lr is None and on.train.lr == 0.001
+
+
 def test_optuna_search_continues_instead_of_restarting(tmp_path, config):
     out = tmp_path / "opt"
     space = parse_space(["train.lr=loguniform:1e-4:1e-2", "peft.r=choice:2,4"])

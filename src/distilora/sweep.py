@@ -51,7 +51,8 @@ def trial_slug(values: dict[str, Any]) -> str:
 
 
 def _trial_config(config_path: Path | None, base: list[str], values: dict[str, Any], out: Path) -> RunConfig:
-    overrides = [*base, *(f"{k}={v}" for k, v in values.items()), f"output_dir={out / 'trials' / trial_slug(values)}"]
+    written = {k: "null" if v is None else v for k, v in values.items()}  # so a grid can switch a field off
+    overrides = [*base, *(f"{k}={v}" for k, v in written.items()), f"output_dir={out / 'trials' / trial_slug(values)}"]
     return load_config(config_path, overrides)
 
 
