@@ -1,9 +1,14 @@
 """Shared fixtures."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# teacher logits are cached per user between runs; tests (and the CLI processes they start) get their own folder
+os.environ["DISTILORA_CACHE"] = tempfile.mkdtemp(prefix="distilora-test-cache-")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -50,6 +50,25 @@ def test_student_from_teacher_layers_with_soft_targets(tmp_path, teacher, method
     assert prediction.label in ("negative", "positive")
 
 
+def test_a_lora_teacher_distils_and_its_logits_are_computed_once_for_every_student(tmp_path, monkeypatch):
+    from distilora.distill.teacher import default_cache_dir
+
+    monkeypatch.setenv("DISTILORA_CACHE", str(tmp_path / "cache"))
+    write_tiny_backbone(tmp_path / "backbone", layers=4)
+    raw = tiny_raw(tmp_path, method="lora", epochs=2)
+    teacher_run = train(build_config({**raw, "output_dir": str(tmp_path / "teacher")}))
+    student = {**raw, "distill": {"teacher": str(teacher_run), "student_layers": "odd"}}
+
+    hard_only = train(build_config({**student, "output_dir": str(tmp_path / "hard"),
+                                    "distill": {**student["distill"], "alpha": 1.0}}))
+    assert RunFolder(hard_only).info().student_layers == [0, 2]
+    assert not default_cache_dir().exists(), "no soft targets, so the teacher is never run"
+    for name in ("kd", "kd-again"):
+        train(build_config({**student, "output_dir": str(tmp_path / name)}))
+        assert len(list(default_cache_dir().iterdir())) == 1, "the second student reads the first one's teacher logits"
+    assert Classifier.load(tmp_path / "kd").predict("good great app")[0].label in ("negative", "positive")
+
+
 def test_multi_target_training_from_teacher_scores(tmp_path):
     source = tmp_path / "rows.csv"
     rows = list(csv.reader((Path(tiny_raw(tmp_path)["data"]["train"])).open()))

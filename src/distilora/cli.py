@@ -223,7 +223,9 @@ def sweep(config: ConfigArg = None, set_: SetOpt = None,
           sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe or random.")] = "tpe",
           metric: Annotated[str, typer.Option(help="Metric to rank trials by (accuracy, f1, macro_f1, micro_f1, roc_auc...).")] = "accuracy",
           split: Annotated[str, typer.Option(help="Split the metric is read from (test, else validation).")] = "test",
-          out: Annotated[Optional[Path], typer.Option(help="Sweep folder (default sweeps/<config name>).")] = None) -> None:
+          out: Annotated[Optional[Path], typer.Option(help="Sweep folder (default sweeps/<config name>).")] = None,
+          ray: Annotated[Optional[str], typer.Option("--ray", help="Run grid trials through Ray Tune: 'local', or a cluster address such as 'auto'.")] = None,
+          cpus_per_trial: Annotated[float, typer.Option(help="CPUs Ray gives each trial (with --ray).")] = 1.0) -> None:
     """Grid or Optuna search; each trial is a normal run folder, finished trials are never re-run."""
     from distilora.config import load_config
     from distilora.errors import ConfigError
@@ -232,7 +234,10 @@ def sweep(config: ConfigArg = None, set_: SetOpt = None,
     base = list(set_ or [])
     folder = out or Path("sweeps") / load_config(config, base).name
     if search is None and grid:
-        rows = grid_sweep(config, parse_grid(grid), folder, metric=metric, split=split, base=base, say=typer.echo)
+        rows = grid_sweep(config, parse_grid(grid), folder, metric=metric, split=split, base=base, say=typer.echo,
+                          ray_address=ray, cpus_per_trial=cpus_per_trial)
+    elif ray is not None:
+        raise ConfigError("--ray runs --grid sweeps; an Optuna search runs its trials here, one after another")
     elif search == "optuna" and space:
         rows = optuna_sweep(config, parse_space(space), folder, trials=trials, metric=metric, split=split,
                             sampler=sampler, base=base, say=typer.echo)

@@ -19,6 +19,7 @@ from distilora.config import RunConfig, load_config
 from distilora.errors import ConfigError
 from distilora.runfolder import RunFolder, atomic_write_text, partial_path
 
+TRIAL_COLUMNS = ("accuracy", "train_seconds", "samples_per_s", "trainable_params", "run", "wall_seconds")
 SPACE_FORMS = "FIELD=loguniform:LOW:HIGH, FIELD=uniform:LOW:HIGH, FIELD=int:LOW:HIGH or FIELD=choice:A,B,C"
 
 
@@ -67,25 +68,63 @@ def run_trial(config: RunConfig, metric: str, split: str, values: dict[str, Any]
     folder = RunFolder(run_dir)
     info = folder.info()
     metrics = folder.metrics(split) or folder.metrics("validation") or {}
-    row = {**values, metric: metrics.get(metric), "accuracy": metrics.get("accuracy"),
-           "train_seconds": info.train_seconds, "samples_per_s": info.train_samples_per_second,
-           "trainable_params": info.trainable_params, "run": str(run_dir), "wall_seconds": round(time.perf_counter() - started, 1)}
-    return row
+    return {**values, metric: metrics.get(metric), "accuracy": metrics.get("accuracy"),
+            "train_seconds": info.train_seconds, "samples_per_s": info.train_samples_per_second,
+            "trainable_params": info.trainable_params, "run": str(run_dir),
+            "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def grid_sweep(config_path: Path | None, grid: dict[str, list[Any]], out: Path, *, metric: str, split: str,
-               base: list[str] | None = None, say: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Every combination of the grid, in order; all trial configs are validated before anything trains."""
+               base: list[str] | None = None, say: Callable[[str], None] = print, ray_address: str | None = None,
+               cpus_per_trial: float = 1.0) -> list[dict[str, Any]]:
+    """Every combination of the grid; all trial configs are validated before anything trains. Trials run one after
+    another here, or as Ray Tune trials when ``ray_address`` is given ('local' starts Ray on this machine)."""
     fields = list(grid)
     combos = [dict(zip(fields, combo)) for combo in itertools.product(*grid.values())]
     configs = [_trial_config(config_path, base or [], values, out) for values in combos]  # typos fail here, fast
-    rows = []
-    for number, (values, config) in enumerate(zip(combos, configs), start=1):
-        row = run_trial(config, metric, split, values)
-        rows.append(row)
-        say(f"trial {number}/{len(combos)} {trial_slug(values)}: {metric} {_fmt(row[metric])} ({row['wall_seconds']} s)")
+    if ray_address is not None:
+        rows = _ray_trials(list(zip(combos, configs)), out, metric, split, ray_address, cpus_per_trial)
+        for number, (values, row) in enumerate(zip(combos, rows), start=1):
+            say(f"trial {number}/{len(combos)} {trial_slug(values)}: {metric} {_fmt(row[metric])} ({row['wall_seconds']} s)")
+    else:
+        rows = []
+        for number, (values, config) in enumerate(zip(combos, configs), start=1):
+            row = run_trial(config, metric, split, values)
+            rows.append(row)
+            say(f"trial {number}/{len(combos)} {trial_slug(values)}: {metric} {_fmt(row[metric])} ({row['wall_seconds']} s)")
     write_results(rows, fields, out, metric)
     return rows
+
+
+def _ray_trials(jobs: list[tuple[dict[str, Any], RunConfig]], out: Path, metric: str, split: str, address: str,
+                cpus_per_trial: float) -> list[dict[str, Any]]:
+    """Run the trials through Ray Tune, as many at once as the cluster's CPUs allow. Every trial is still an
+    ordinary run folder (finished ones are read back, partial ones resumed), so on a multi-machine cluster the data
+    and OUT must be on a file system that every node sees."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise ConfigError("--ray needs Ray Tune: pip install 'ray[tune]'") from None
+
+    ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
+             include_dashboard=False, configure_logging=False)
+
+    def trainable(params: dict[str, Any]) -> dict[str, Any]:
+        values, config = jobs[params["index"]]
+        return run_trial(config, metric, split, values)
+
+    tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": cpus_per_trial}),
+                       param_space={"index": tune.grid_search(list(range(len(jobs))))},
+                       run_config=tune.RunConfig(name="ray", storage_path=str(out.resolve()), verbose=0))
+    results = tuner.fit()
+    rows: dict[int, dict[str, Any]] = {}
+    for result in results:
+        if result.error is not None:
+            raise result.error
+        index = result.config["index"]
+        rows[index] = {**jobs[index][0], **{key: result.metrics.get(key) for key in (metric, *TRIAL_COLUMNS)}}
+    return [rows[index] for index in range(len(jobs))]
 
 
 def parse_space(items: list[str]) -> dict[str, tuple[str, list[Any]]]:

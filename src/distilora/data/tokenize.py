@@ -5,6 +5,7 @@ Texts are tokenised once, unpadded; batches are padded later to their own longes
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,3 +75,14 @@ def encode(tokenizer: "tokenizers.Tokenizer", texts: list[str], pairs: list[str]
     encodings = tokenizer.encode_batch(batch, add_special_tokens=True)
     return Encoded(input_ids=[np.array(e.ids, dtype=np.int64) for e in encodings],
                    token_type_ids=[np.array(e.type_ids, dtype=np.int64) for e in encodings])
+
+
+def pad_token_id(tokenizer_dir: Path, tokenizer) -> int:
+    """The pad id from the tokenizer folder's own config (no model config needed, so no torch)."""
+    config = tokenizer_dir / "tokenizer_config.json"
+    pad = "[PAD]"
+    if config.is_file():
+        value = json.loads(config.read_text(encoding="utf-8")).get("pad_token", pad)
+        pad = value.get("content", pad) if isinstance(value, dict) else (value or pad)
+    token_id = tokenizer.token_to_id(pad)
+    return 0 if token_id is None else int(token_id)

@@ -1,11 +1,13 @@
 """Teacher logits for soft-target distillation, computed once per split and cached on disk.
 
 Running the teacher costs as much as an epoch of inference; caching by content (teacher files, texts, pairs,
-max_length) makes resumed runs, sweeps and re-runs free, and any change to those inputs is a different key.
+max_length) in a user cache folder (``$DISTILORA_CACHE``, else ``~/.cache/distilora``) makes resumed runs, sweeps
+and re-runs free, and any change to those inputs is a different key.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
@@ -60,6 +62,12 @@ def _read_cached(path: Path, rows: int) -> np.ndarray | None:
     if logits is None or logits.ndim != 2 or logits.shape[0] != rows or logits.dtype != np.float32:
         return None
     return logits
+
+
+def default_cache_dir() -> Path:
+    """Where teacher logits are kept between runs: $DISTILORA_CACHE/teacher-logits, else under ~/.cache/distilora."""
+    root = os.environ.get("DISTILORA_CACHE") or Path.home() / ".cache" / "distilora"
+    return Path(root) / "teacher-logits"
 
 
 def teacher_logits(teacher_run: str | Path, texts: list[str], pairs: list[str] | None, *, cache_dir: Path,

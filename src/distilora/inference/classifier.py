@@ -5,7 +5,6 @@ input order. The ONNX path never imports torch, so `distilora predict --backend 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from distilora.data.batching import inference_batches, pad_batch
-from distilora.data.tokenize import encode, load_fast_tokenizer
+from distilora.data.tokenize import encode, load_fast_tokenizer, pad_token_id
 from distilora.errors import RunFolderError
 from distilora.evaluation.metrics import decide, probabilities
 from distilora.runfolder import RunFolder, RunInfo
@@ -35,17 +34,6 @@ class Prediction:
 
     label: str | list[str]
     scores: dict[str, float]
-
-
-def pad_token_id(tokenizer_dir: Path, tokenizer) -> int:
-    """The pad id from the tokenizer folder's own config (no model config needed, so no torch)."""
-    config = tokenizer_dir / "tokenizer_config.json"
-    pad = "[PAD]"
-    if config.is_file():
-        value = json.loads(config.read_text(encoding="utf-8")).get("pad_token", pad)
-        pad = value.get("content", pad) if isinstance(value, dict) else (value or pad)
-    token_id = tokenizer.token_to_id(pad)
-    return 0 if token_id is None else int(token_id)
 
 
 class Classifier:

@@ -73,9 +73,10 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
         source = load_classifier(resolve_backbone(cfg.model.backbone), label_space, cfg.model.dropout)
     layers = parse_layer_spec(spec, num_layers(source))
     student = build_student(source, layers)
+    reduction = describe_reduction(source, student)  # before LoRA wraps the student in place and adds adapters
     built = build_model(cfg, label_space, base=student)
     built.student_layers = layers
-    built.notes.append(describe_reduction(source, student))
+    built.notes.append(reduction)
     return built
 
 
@@ -123,7 +124,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
     from distilora.data.loading import load_splits
     from distilora.data.summary import summarize_splits
-    from distilora.data.tokenize import load_fast_tokenizer
+    from distilora.data.tokenize import load_fast_tokenizer, pad_token_id
     from distilora.evaluation.decision import fit_decision
     from distilora.evaluation.metrics import evaluate_logits
     from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
@@ -155,17 +156,17 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
     tokenizer_dir = str(RunFolder(config.distill.teacher).model_dir) if config.distill.teacher else built.backbone_path
     tokenizer = load_fast_tokenizer(tokenizer_dir)
-    pad_id = _pad_id(tokenizer_dir)
+    pad_id = pad_token_id(Path(tokenizer_dir), tokenizer)
     max_length = config.data.max_length
     encoded = {name: _encode(tokenizer, split, max_length) for name, split in
                (("train", splits.train), ("validation", splits.validation), ("test", splits.test))}
 
     teacher = None
-    if config.distill.teacher:
-        from distilora.distill.teacher import teacher_logits
+    if config.distill.teacher and config.distill.alpha < 1.0:  # alpha 1 = hard labels only: no teacher pass
+        from distilora.distill.teacher import default_cache_dir, teacher_logits
 
         teacher = teacher_logits(config.distill.teacher, splits.train.texts, splits.train.pairs,
-                                 cache_dir=partial / "cache", batch_size=config.eval.batch_size)
+                                 cache_dir=default_cache_dir(), batch_size=config.eval.batch_size)
     aux_head = None
     if splits.aux_names:
         from distilora.modeling.aux_head import AuxHead
@@ -208,7 +209,6 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
             write_report(partial)
         shutil.rmtree(partial / "checkpoints", ignore_errors=True)
-        shutil.rmtree(partial / "cache", ignore_errors=True)
         replace_dir_atomic(partial, final)
     accelerator.wait_for_everyone()
     return final
@@ -216,12 +216,6 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
 def _teacher_backbone(teacher: str) -> str:
     return RunFolder(teacher).info().backbone
-
-
-def _pad_id(tokenizer_dir: str) -> int:
-    from transformers import AutoConfig
-
-    return int(getattr(AutoConfig.from_pretrained(tokenizer_dir), "pad_token_id", 0) or 0)
 
 
 def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -> dict[str, Any]:
