@@ -6,6 +6,7 @@ import csv
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -50,6 +51,24 @@ def test_grid_sweep_writes_runs_results_and_plots_and_resumes(tmp_path, config, 
     grid_sweep(config, parse_grid(["peft.r=2", "train.lr=1e-3"]), out, metric="accuracy", split="test",
                say=lambda _: None)
     assert calls == [{"resume": True}] and (victim / "run.json").is_file()
+
+
+def test_grid_trials_run_through_ray_tune_as_ordinary_run_folders(tmp_path, config):
+    pytest.importorskip("ray.tune", reason="Ray Tune not installed (pip install 'ray[tune]')")
+    import ray
+
+    out = tmp_path / "sweep"
+    grid = parse_grid(["peft.r=2,4"])
+    try:
+        rows = grid_sweep(config, grid, out, metric="accuracy", split="test", say=lambda _: None,
+                          ray_address="local", cpus_per_trial=1)
+    finally:
+        ray.shutdown()
+    assert [r["peft.r"] for r in rows] == [2, 4]
+    for row in rows:
+        assert (Path(row["run"]) / "run.json").is_file() and row["accuracy"] is not None
+    sequential = grid_sweep(config, grid, out, metric="accuracy", split="test", say=lambda _: None)
+    assert [r["accuracy"] for r in sequential] == [r["accuracy"] for r in rows]  # read back, not retrained
 
 
 def test_typos_fail_before_any_training(tmp_path, config):
