@@ -32,17 +32,23 @@ def _png(fig) -> bytes:
 
 
 def class_counts(summary: dict[str, Any]) -> bytes:
+    """Each split's class shares side by side (shares, not counts, so a small test split is not a sliver next to
+    a large train split); each split's size is in the legend and every bar is labelled with its count."""
     fig, ax = _figure()
     splits = summary["splits"]
     names = list(next(iter(splits.values()))["class_counts"])
     width = 0.8 / max(len(splits), 1)
     x = np.arange(len(names))
     for i, (split, data) in enumerate(splits.items()):
-        ax.bar(x + i * width, [data["class_counts"].get(n, 0) for n in names], width, label=split,
-               color=PALETTE[i % len(PALETTE)])
+        counts = np.asarray([data["class_counts"].get(n, 0) for n in names], dtype=float)
+        total = max(counts.sum(), 1.0)
+        bars = ax.bar(x + i * width, counts / total, width, label=f"{split} (n={int(counts.sum()):,})",
+                      color=PALETTE[i % len(PALETTE)])
+        if len(names) * len(splits) <= 24:
+            ax.bar_label(bars, labels=[f"{int(c):,}" for c in counts], fontsize=7, padding=1)
     ax.set_xticks(x + width * (len(splits) - 1) / 2, names, rotation=30 if len(names) > 4 else 0, ha="right")
-    ax.set_ylabel("texts")
-    ax.set_title("Class counts per split")
+    ax.set_ylabel("share of the split")
+    ax.set_title("Classes per split (bar labels: counts)")
     ax.legend()
     return _png(fig)
 

@@ -41,6 +41,17 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+def _cell_text(value: Any) -> str:
+    """Whole numbers as integers (with thousands separators), other numbers to 4 decimals, None as blank."""
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+    return "" if value is None else str(value)
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str], text_columns: tuple[str, ...] = ()) -> str:
     if not rows:
         return '<p class="note">Nothing to show.</p>'
@@ -50,7 +61,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], text_columns: tuple[s
         cells = []
         for c in columns:
             value = row.get(c)
-            shown = f"{value:.4f}" if isinstance(value, float) else ("" if value is None else str(value))
+            shown = _cell_text(value)
             cls = ' class="text"' if c in text_columns else ""
             cells.append(f"<td{cls}>{html.escape(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -59,8 +70,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], text_columns: tuple[s
 
 def _md_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     def cell(v: Any) -> str:
-        text = f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
-        return text.replace("|", "\\|").replace("\n", " ")
+        return _cell_text(v).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
