@@ -9,9 +9,9 @@ import pytest
 from distilora.config import build_config
 from distilora.reporting.report import SECTIONS, write_report
 from distilora.training.runner import train
+from browser import chromium_page, needs_chromium
 from test_train_e2e import tiny_raw
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module", params=["binary", "multiclass", "multilabel"])
@@ -48,21 +48,13 @@ def test_texts_are_escaped(tmp_path, report):
     assert "<script>alert(1)</script>" not in page
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (the Makefile installs it with apt)")
+@needs_chromium
 def test_report_loads_in_a_real_browser(report, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with chromium_page(errors) as page:
         page.goto(report.as_uri())
         broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
         headings = page.evaluate("[...document.querySelectorAll('section h2')].map(h => h.textContent)")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
     assert not errors and broken == 0
     assert headings == SECTIONS

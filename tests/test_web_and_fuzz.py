@@ -2,16 +2,15 @@
 browser (type a text, see the bars; upload a file, see the table; no console error)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from distilora.serving.app import Limits, create_app
+from browser import chromium_page, needs_chromium
 from runs import live_server, make_tiny_run
 
 LIMITS = Limits(max_chars=40, max_texts=3, max_body_bytes=2_000, max_file_rows=4)
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +38,10 @@ def test_openapi_fuzz_never_gives_a_5xx(run):
     assert not failures, failures[:3]
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (the Makefile installs it with apt)")
+@needs_chromium
 def test_web_page_in_a_real_browser(run, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     errors: list[str] = []
-    with live_server(create_app(run, limits=LIMITS)) as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with live_server(create_app(run, limits=LIMITS)) as url, chromium_page(errors) as page:
         page.goto(url + "/")
         page.wait_for_function("document.querySelectorAll('#card tr').length > 0")
         page.fill("#text", "good great app")
@@ -62,5 +54,4 @@ def test_web_page_in_a_real_browser(run, tmp_path):
         page.wait_for_function("document.querySelectorAll('#results tr').length == 3")
         assert "bad app" in page.inner_text("#results")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
-        browser.close()
     assert not errors, errors
