@@ -48,6 +48,32 @@ def test_texts_are_escaped(tmp_path, report):
     assert "<script>alert(1)</script>" not in page
 
 
+def test_texts_with_unicode_line_separators_survive_the_run_folder(tmp_path, report):
+    """IMDB holds U+0085 and U+2028 inside reviews: str.splitlines would cut such a JSON line in two."""
+    import json
+
+    from distilora.runfolder import RunFolder, write_jsonl_atomic
+
+    run = tmp_path / "run"
+    shutil.copytree(report.parent, run)
+    folder = RunFolder(run)
+    rows = folder.predictions("test")
+    for i, row in enumerate(rows):
+        row["text"] = f"first\u2028second\x85third\x0c{i}"
+    write_jsonl_atomic(folder.predictions_dir / "test.jsonl", rows)
+    assert "\u2028" in (folder.predictions_dir / "test.jsonl").read_text(encoding="utf-8"), "kept unescaped"
+    assert [r["text"] for r in folder.predictions("test")] == [r["text"] for r in rows]
+    write_report(run)  # reads every split's predictions back
+
+    from distilora.config import DataConfig
+    from distilora.data.readers import read_table
+
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": f"a\u2028b{i}", "label": i % 2}, ensure_ascii=False) + "\n"
+                             for i in range(3)), encoding="utf-8")
+    assert read_table(str(jsonl), DataConfig())["text"].tolist() == ["a\u2028b0", "a\u2028b1", "a\u2028b2"]
+
+
 @needs_chromium
 def test_report_loads_in_a_real_browser(report, tmp_path):
     errors: list[str] = []

@@ -17,6 +17,9 @@ Layout (format 1)::
       data_summary.json   class counts and text lengths per split
       report.html, report.md
 
+JSON-lines files are split on "\n" only: texts may hold U+2028, U+0085 and other characters that
+``str.splitlines`` would also break on, and ``json.dumps(ensure_ascii=False)`` leaves them unescaped.
+
 Training writes into ``RUN.partial/`` and renames it to ``RUN/`` only when everything is written, so a killed
 run never leaves a folder that looks complete; ``RUN.partial/checkpoints/`` is what ``--resume`` continues from.
 """
@@ -114,13 +117,13 @@ class RunFolder:
     def history(self) -> list[dict[str, Any]]:
         if not self.history_jsonl.is_file():
             return []
-        return [json.loads(line) for line in self.history_jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [json.loads(line) for line in self.history_jsonl.read_text(encoding="utf-8").split("\n") if line.strip()]
 
     def predictions(self, split: str) -> list[dict[str, Any]]:
         path = self.predictions_dir / f"{split}.jsonl"
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def partial_path(final: Path) -> Path:

@@ -125,7 +125,7 @@ def _read_text_lines(path: str, cfg: DataConfig) -> TextSplit:
     if not location.is_file():
         raise DataError(f"--input: {path} not found (relative paths start at {Path.cwd()}); fix the path")
     try:
-        lines = location.read_text(encoding=cfg.encoding).splitlines()
+        lines = location.read_text(encoding=cfg.encoding).split("\n")
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not readable as {cfg.encoding} text (byte {err.start}); set data.encoding "
                         f"to the file's encoding") from None

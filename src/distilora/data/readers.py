@@ -119,7 +119,7 @@ def _read_json_records(path: Path, cfg: DataConfig) -> "pandas.DataFrame":
         where = [f"item {i + 1}" for i in range(len(records))] if isinstance(records, list) else []
     else:
         records, where = [], []
-        for number, line in enumerate(stripped.splitlines(), start=1):
+        for number, line in enumerate(stripped.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

@@ -193,7 +193,7 @@ def _texts_from_upload(filename: str, raw: bytes, limits: Limits) -> list[str]:
         raise HTTPException(status_code=400, detail=f"{filename}: not UTF-8 text") from None
     if filename.lower().endswith(".jsonl"):
         texts = []
-        for number, line in enumerate(content.splitlines(), start=1):
+        for number, line in enumerate(content.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

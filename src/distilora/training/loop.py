@@ -296,7 +296,7 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
 def _read_history(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
