@@ -12,6 +12,7 @@ batch 32 (best of --repeats); accuracies are measured the same way, with each ru
 
     python bench/distill.py /tmp/distilora-bench-accuracy/sst2                  # 8 students on 20,000 rows
     python bench/distill.py RUN --rows 5000 --layers odd last-3 --method lora   # a quicker subset
+    python bench/distill.py RUN --rows 30000 --layers odd even --kd yes --results distill_sst2_30k
 """
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ def main() -> None:
     parser.add_argument("--method", choices=["full", "lora"], default="full", help="how students are trained")
     parser.add_argument("--layers", nargs="+", choices=LAYER_CHOICES, default=list(LAYER_CHOICES))
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over dev per model (best is kept)")
+    parser.add_argument("--kd", choices=["both", "yes", "no"], default="both", help="train with soft targets, without, or both")
+    parser.add_argument("--results", default="distill_sst2", help="name of the JSON file in bench/results")
     parser.add_argument("--work", type=Path, default=Path("/tmp/distilora-bench-distill"))
     args = parser.parse_args()
     import pandas as pd
@@ -91,7 +94,7 @@ def main() -> None:
     runs = []
     try:
         for layers in args.layers:
-            for kd in (True, False):
+            for kd in {"both": (True, False), "yes": (True,), "no": (False,)}[args.kd]:
                 print(f"training {layers} student, KD {'yes' if kd else 'no'} ...", flush=True)
                 runs.append((layers, kd, train(student_config(args, layers, kd, args.teacher, teacher_info),
                                                 overwrite=True)))
@@ -119,7 +122,7 @@ def main() -> None:
     print(f"best student: {best['student']} (layers {best['layers']}): accuracy {best['test_accuracy']:.4f}, "
           f"{best['pct_of_teacher_acc']:.1f}% of the teacher's {teacher['test_accuracy']:.4f}, "
           f"{best['size_reduction_pct']:.0f}% fewer params, {best['speedup_x']:.2f}x the teacher's speed")
-    path = write_results("distill_sst2", {"teacher": str(args.teacher), "teacher_method": teacher_info.method,
+    path = write_results(args.results, {"teacher": str(args.teacher), "teacher_method": teacher_info.method,
                                           "teacher_train_seconds": teacher_info.train_seconds,
                                           "train_rows": args.rows, "val_fraction": args.val_fraction,
                                           "student_method": args.method, "test_texts": len(texts),
