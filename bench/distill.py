@@ -60,7 +60,7 @@ def measure(run: Path, texts: list[str], gold: np.ndarray, repeats: int) -> dict
         start = time.perf_counter()
         preds = clf.predict(texts, batch_size=32)
         best = min(best, time.perf_counter() - start)
-    accuracy = float(np.mean([p.label == str(g) for p, g in zip(preds, gold)]))
+    accuracy = float(np.mean([p.label == clf.labels[int(g)] for p, g in zip(preds, gold)]))
     return {"params": sum(p.numel() for p in clf.engine.model.parameters()), "test_accuracy": accuracy,
             "samples_per_s_b32": len(texts) / best}
 
