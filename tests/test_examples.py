@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import itertools
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from distilora.data.readers import detect_format, read_table
 from distilora.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
 EXAMPLES = ROOT / "examples"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 CONFIGS = sorted({*EXAMPLES.glob("*/*.yaml"), *EXAMPLES.glob("*/*.yml")})
@@ -210,7 +212,12 @@ def test_every_example_documents_its_commands():
     for readme in READMES:
         text = readme.read_text(encoding="utf-8")
         assert _commands(readme), f"{_rel(readme)} gives no command"
-        assert "Results: BENCHMARKS.md, section " in text, f"{_rel(readme)} should point at its BENCHMARKS.md section"
+        sections = re.findall(r'^Results: .*BENCHMARKS\.md, section "([^"]+)"', text, flags=re.MULTILINE)
+        assert sections, f"{_rel(readme)} should point at its BENCHMARKS.md section"
+        headings = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.is_file() else ""
+        for section in sections:
+            assert re.search(rf"^## {re.escape(section)}", headings, flags=re.MULTILINE), \
+                f"{_rel(readme)} points at BENCHMARKS.md section {section!r}, which does not exist"
 
 
 @pytest.mark.parametrize("path, command", DOCUMENTED, ids=[f"{_rel(p)}: {c[:70]}" for p, c in DOCUMENTED])
