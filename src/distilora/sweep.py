@@ -85,13 +85,13 @@ def grid_sweep(config_path: Path | None, grid: dict[str, list[Any]], out: Path, 
     if ray_address is not None:
         rows = _ray_trials(list(zip(combos, configs)), out, metric, split, ray_address, cpus_per_trial)
         for number, (values, row) in enumerate(zip(combos, rows), start=1):
-            say(f"trial {number}/{len(combos)} {trial_slug(values)}: {metric} {_fmt(row[metric])} ({row['wall_seconds']} s)")
+            say(_trial_line(number, len(combos), values, row, metric))
     else:
         rows = []
         for number, (values, config) in enumerate(zip(combos, configs), start=1):
             row = run_trial(config, metric, split, values)
             rows.append(row)
-            say(f"trial {number}/{len(combos)} {trial_slug(values)}: {metric} {_fmt(row[metric])} ({row['wall_seconds']} s)")
+            say(_trial_line(number, len(combos), values, row, metric))
     write_results(rows, fields, out, metric)
     return rows
 
@@ -125,6 +125,10 @@ def _ray_trials(jobs: list[tuple[dict[str, Any], RunConfig]], out: Path, metric:
         index = result.config["index"]
         rows[index] = {**jobs[index][0], **{key: result.metrics.get(key) for key in (metric, *TRIAL_COLUMNS)}}
     return [rows[index] for index in range(len(jobs))]
+
+
+def _trial_line(number: int, total: int, values: dict[str, Any], row: dict[str, Any], metric: str) -> str:
+    return f"trial {number}/{total} {trial_slug(values)}: {metric} {_fmt(row[metric])} ({row['wall_seconds']} s)"
 
 
 def parse_space(items: list[str]) -> dict[str, tuple[str, list[Any]]]:
@@ -170,7 +174,7 @@ def optuna_sweep(config_path: Path | None, space: dict[str, tuple[str, list[Any]
             else:
                 values[field] = trial.suggest_float(field, float(args[0]), float(args[1]), log=kind == "loguniform")
         row = run_trial(_trial_config(config_path, base or [], values, out), metric, split, values)
-        say(f"trial {trial.number + 1}/{trials} {trial_slug(values)}: {metric} {_fmt(row[metric])} ({row['wall_seconds']} s)")
+        say(_trial_line(trial.number + 1, trials, values, row, metric))
         return float(row[metric])
 
     if trials > done:
