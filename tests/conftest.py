@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -9,6 +10,11 @@ import pytest
 
 # teacher logits are cached per user between runs; tests (and the CLI processes they start) get their own folder
 os.environ["DISTILORA_CACHE"] = tempfile.mkdtemp(prefix="distilora-test-cache-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the test-only teacher-logit cache, so test runs leave nothing behind in the temp folder."""
+    shutil.rmtree(os.environ["DISTILORA_CACHE"], ignore_errors=True)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -192,6 +192,17 @@ def test_train_size_subsamples_training_split_only_and_stratified(tmp_path):
     assert np.bincount(splits.train.labels).tolist() == [45, 5]
 
 
+def test_test_size_samples_the_test_split_stratified_and_seeded(tmp_path):
+    rows = [[f"t{i}", "rare" if i % 10 == 0 else "common"] for i in range(300)]
+    train = write_csv(tmp_path / "train.csv", ["text", "label"], rows)
+    test = write_csv(tmp_path / "test.csv", ["text", "label"], rows)
+    splits = load_splits(DataConfig(train=train, test=test, test_size=40))
+    assert len(splits.train) == 270 and np.bincount(splits.test.labels).tolist() == [36, 4]
+    again = load_splits(DataConfig(train=train, test=test, test_size=40))
+    assert again.test.rows.tolist() == splits.test.rows.tolist()
+    assert len(load_splits(DataConfig(train=train, test=test, test_size=1000)).test) == 300
+
+
 def test_balance_down_and_up_on_training_split_only(tmp_path):
     rows = [[f"t{i}", "rare" if i % 4 == 0 else "common"] for i in range(200)]
     path = write_csv(tmp_path / "t.csv", ["text", "label"], rows)

@@ -43,6 +43,7 @@ class DataConfig(_Section):
     validation_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of train held out for validation when no validation file is given.")
     test_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share of train held out for test when no test file is given.")
     train_size: int | None = Field(None, gt=0, description="Use at most this many training rows (seeded, stratified); empty = all.")
+    test_size: int | None = Field(None, gt=0, description="Test on at most this many test rows (seeded, stratified), e.g. to keep sweeps cheap; empty = all.")
     balance: Literal["none", "down", "up"] = Field("none", description="Re-balance the training split only: down-sample majority or up-sample minority classes (seeded).")
     max_length: int = Field(128, gt=8, le=8192, description="Tokens per text after truncation.")
     seed: int = Field(42, description="Seed for splits, sampling and balancing.")

@@ -75,6 +75,8 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
 
     if cfg.train_size is not None and cfg.train_size < len(train):
         train = train.subset(stratified_subsample(label_strata(train.labels), cfg.train_size, cfg.seed))
+    if test is not None and cfg.test_size is not None and cfg.test_size < len(test):
+        test = test.subset(stratified_subsample(label_strata(test.labels), cfg.test_size, cfg.seed))
     if cfg.balance != "none":
         if space.is_multilabel:
             raise ConfigError("data.balance: re-balancing is for single-label tasks; for multi-label data use "
