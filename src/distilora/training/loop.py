@@ -130,20 +130,27 @@ def batch_loss(logits, aux_logits, batch: dict[str, Any], cfg: RunConfig, multil
 
 
 def predict_logits(module: "torch.nn.Module", encoded: Encoded, batch_size: int, pad_id: int,
-                   accelerator: "Accelerator | None" = None) -> np.ndarray:
-    """Logits for every row, in row order; under several processes each computes a share and all gather."""
+                   accelerator: "Accelerator | None" = None, progress: str | None = None) -> np.ndarray:
+    """Logits for every row, in row order; under several processes each computes a share and all gather.
+
+    ``progress`` names a progress bar (in texts) for passes long enough to want one, such as a large test split.
+    """
     import torch
+    from tqdm.auto import tqdm
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     device = next(module.parameters()).device
-    batches = inference_batches(encoded.lengths, batch_size)
+    batches = inference_batches(encoded.lengths, batch_size)[rank::world]
     mine: list[tuple[np.ndarray, np.ndarray]] = []
     module.eval()
-    with torch.inference_mode():
-        for indices in batches[rank::world]:
+    with torch.inference_mode(), tqdm(total=sum(len(b) for b in batches), desc=progress, unit="text",
+                                      disable=progress is None or rank != 0, dynamic_ncols=True,
+                                      mininterval=0.5 if sys.stderr.isatty() else 30.0) as bar:
+        for indices in batches:
             inputs = {k: torch.from_numpy(v).to(device) for k, v in pad_batch(encoded, indices, pad_id).items()}
             logits, _ = module(**inputs)
             mine.append((indices, logits.float().cpu().numpy()))
+            bar.update(len(indices))
     if world > 1:
         from accelerate.utils import gather_object
 

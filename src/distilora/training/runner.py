@@ -184,7 +184,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         best = partial / "checkpoints" / BEST_WEIGHTS
         if best.is_file():
             load_trainable_state(module, best)
-        logits = {name: predict_logits(module, enc, config.eval.batch_size, pad_id)
+        logits = {name: predict_logits(module, enc, config.eval.batch_size, pad_id, progress=f"evaluate {name}")
                   for name, enc in encoded.items() if enc is not None and name != "train"}
         temperature, thresholds = fit_decision(space.task, logits["validation"], splits.validation.labels, config.eval)
         for name, split_logits in logits.items():
