@@ -136,16 +136,14 @@ def predict_logits(module: "torch.nn.Module", encoded: Encoded, batch_size: int,
     ``progress`` names a progress bar (in texts) for passes long enough to want one, such as a large test split.
     """
     import torch
-    from tqdm.auto import tqdm
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     device = next(module.parameters()).device
     batches = inference_batches(encoded.lengths, batch_size)[rank::world]
     mine: list[tuple[np.ndarray, np.ndarray]] = []
     module.eval()
-    with torch.inference_mode(), tqdm(total=sum(len(b) for b in batches), desc=progress, unit="text",
-                                      disable=progress is None or rank != 0, dynamic_ncols=True,
-                                      mininterval=0.5 if sys.stderr.isatty() else 30.0) as bar:
+    with torch.inference_mode(), _progress_bar(sum(len(b) for b in batches), 0, progress is not None and rank == 0,
+                                               desc=progress, unit="text") as bar:
         for indices in batches:
             inputs = {k: torch.from_numpy(v).to(device) for k, v in pad_batch(encoded, indices, pad_id).items()}
             logits, _ = module(**inputs)
@@ -168,11 +166,11 @@ def _is_better(metric: str, value: float, best: float | None) -> bool:
     return value < best if metric.endswith("loss") else value > best
 
 
-def _progress_bar(total: int, initial: int, enabled: bool):
+def _progress_bar(total: int, initial: int, enabled: bool, desc: str | None = "train", unit: str = "step"):
     from tqdm.auto import tqdm
 
     interactive = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, disable=not enabled, desc="train", unit="step", dynamic_ncols=True,
+    return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit=unit, dynamic_ncols=True,
                 mininterval=0.5 if interactive else 30.0)
 
 
