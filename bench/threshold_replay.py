@@ -16,9 +16,9 @@ from common import print_table, write_results  # noqa: E402
 
 
 def _f1(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
-    predicted = scores >= threshold
-    tp = int((predicted & labels).sum())
-    return 2 * tp / max(1, 2 * tp + int((predicted & ~labels).sum()) + int((~predicted & labels).sum()))
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(labels, scores >= threshold, zero_division=0))
 
 
 def one_standard_error_threshold(labels: np.ndarray, scores: np.ndarray, default: float = 0.5) -> float:
