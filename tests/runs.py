@@ -164,3 +164,13 @@ def _perturb(model, method: str, seed: int) -> None:
             else:
                 continue
             param.add_(scale * torch.randn(param.shape, generator=generator))
+
+
+def logits_of(model, texts: list[str], run: Path) -> np.ndarray:
+    """Plain transformers forward pass on one padded batch (independent of distilora's batching)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(run / "model")
+    with torch.inference_mode():
+        return model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.numpy()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,20 +15,10 @@ from distilora.evaluation.metrics import probabilities
 from distilora.inference.classifier import Classifier
 from distilora.inference.export import export_run
 from distilora.modeling.loading import load_run_model
-from runs import make_tiny_run, run_cli, stored_logits
+from runs import logits_of, make_tiny_run, run_cli, stored_logits
 
 TEXTS = ["good great app", "bad awful service", "the movie was fine but sad", "love it", "terrible broken product",
          "this app is not good, it was very poor and i hate it"]
-
-
-def logits_of(model, texts: list[str], run: Path) -> np.ndarray:
-    """Plain transformers forward pass on one padded batch (independent of distilora's batching)."""
-    import torch
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(run / "model")
-    with torch.inference_mode():
-        return model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.numpy()
 
 
 @pytest.mark.parametrize("method", ["lora", "full", "head"])

@@ -72,6 +72,27 @@ def test_lora_run_folder_is_complete_and_reloads_with_its_trained_head(tmp_path)
             np.testing.assert_allclose(logits, row["logits"], atol=1e-4)
 
 
+def test_dora_run_saves_its_magnitudes_and_reloads_merged_and_unmerged(tmp_path):
+    raw = tiny_raw(tmp_path, epochs=2)
+    raw["peft"]["use_dora"] = True
+    run = train(build_config(raw))
+    import json
+
+    from safetensors import safe_open
+
+    from distilora.modeling.loading import load_run_model
+    from runs import logits_of
+
+    assert json.loads((run / "model" / "adapter_config.json").read_text())["use_dora"] is True
+    with safe_open(run / "model" / "adapter_model.safetensors", "pt") as weights:
+        assert any("lora_magnitude_vector" in key for key in weights.keys())
+    rows = RunFolder(run).predictions("test")[:6]
+    texts, saved = [r["text"] for r in rows], np.array([r["logits"] for r in rows])
+    for merge in (True, False):
+        model, _ = load_run_model(run, merge=merge)
+        np.testing.assert_allclose(logits_of(model, texts, run), saved, atol=1e-4)
+
+
 @pytest.mark.parametrize("method", ["full", "head"])
 def test_full_and_head_runs_save_plain_transformers_folders(tmp_path, method):
     run = train(build_config(tiny_raw(tmp_path, method=method, epochs=8 if method == "full" else 2)))

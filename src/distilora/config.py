@@ -61,6 +61,7 @@ class PeftConfig(_Section):
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     target_modules: Union[Literal["auto", "all-linear"], list[str]] = Field("auto", description="'auto' = attention + FFN projections chosen per architecture; 'all-linear'; or module names.")
     use_rslora: bool = Field(False, description="Rank-stabilised LoRA scaling (alpha / sqrt(r)).")
+    use_dora: bool = Field(False, description="DoRA: learn each wrapped weight's magnitude apart from its LoRA direction (slower steps).")
 
 
 class TrainConfig(_Section):

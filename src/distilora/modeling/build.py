@@ -125,6 +125,7 @@ def wrap_for_method(model: "torch.nn.Module", cfg: RunConfig) -> "torch.nn.Modul
 
     lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.peft.r, lora_alpha=cfg.peft.alpha,
                       lora_dropout=cfg.peft.dropout, use_rslora=cfg.peft.use_rslora,
+                      use_dora=cfg.peft.use_dora,
                       target_modules=lora_target_modules(model, cfg.peft.target_modules), modules_to_save=heads)
     try:
         with quiet_transformers():
