@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from distilora.config import DataConfig, DistillConfig
+from distilora.data.aux_scores import aux_names_from_cells, parse_aux_cells
 from distilora.data.dataset import DataSplits, TextSplit
 from distilora.data.labels import LabelSpace
-from distilora.data.readers import read_table
+from distilora.data.readers import is_missing_cell, read_table
 from distilora.data.sampling import balance_indices, stratified_split, stratified_subsample
 from distilora.errors import ConfigError, DataError
 
@@ -53,7 +52,7 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
         if distill.aux_file:
             table = _join_aux_file(table, train_path, cfg, distill)
         _require_column(table, aux_column, train_path, "distill.aux_column")
-        aux_names = distill.aux_names or _aux_names_from_cells(table[aux_column].tolist(), train_path, aux_column)
+        aux_names = distill.aux_names or aux_names_from_cells(table[aux_column].tolist(), train_path, aux_column)
         full.aux = parse_aux_cells(table[aux_column].tolist(), aux_names, train_path, aux_column)
 
     strata = label_strata(full.labels)
@@ -149,10 +148,6 @@ def _require_column(table: "pandas.DataFrame", column: str, source: str, field: 
     raise DataError(f"{source}: no column {column!r} (set by {field}); the file has columns {shown}{hint}")
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def checked_texts(values: list[Any], source: str, column: str) -> list[str]:
     """The cells of a text column, or a DataError at the first empty or non-text cell."""
     bad = [i for i, value in enumerate(values) if not (isinstance(value, str) and value.strip())]
@@ -161,7 +156,7 @@ def checked_texts(values: list[Any], source: str, column: str) -> list[str]:
     first, value = bad[0], values[bad[0]]
     more = f" ({len(bad) - 1} more rows like it)" if len(bad) > 1 else ""
     where = f"{source}: row {first + 1}, column {column!r}"
-    if _is_missing(value) or isinstance(value, str):
+    if is_missing_cell(value) or isinstance(value, str):
         raise DataError(f"{where}: the text is empty{more}; drop the row or fill it in")
     raise DataError(f"{where}: expected text, found {type(value).__name__} {value!r}{more}; "
                     f"check data.text_column points at the text")
@@ -178,7 +173,7 @@ def _texts_and_pairs(table: "pandas.DataFrame", cfg: DataConfig, source: str) ->
 
 def _cell_name(value: Any) -> str | None:
     """A label cell as a class name: numbers as their integer spelling, booleans as 0/1; None when empty."""
-    if _is_missing(value):
+    if is_missing_cell(value):
         return None
     if isinstance(value, (bool, np.bool_)):
         return str(int(value))
@@ -194,7 +189,7 @@ def _cell_names(value: Any, separator: str | None, source: str, row: int, column
     """A multi-label cell: a list, a JSON list, separated names, or one name."""
     if isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
-    elif _is_missing(value) or not str(value).strip():
+    elif is_missing_cell(value) or not str(value).strip():
         return []
     elif isinstance(value, str) and value.strip().startswith("["):
         try:
@@ -223,7 +218,7 @@ def _label_mode(cfg: DataConfig, table: "pandas.DataFrame", source: str) -> Labe
         mode = "multi"
     else:
         _require_column(table, cfg.label_column, source, "data.label_column")
-        first = next((v for v in table[cfg.label_column].tolist() if not _is_missing(v) and str(v).strip()), None)
+        first = next((v for v in table[cfg.label_column].tolist() if not is_missing_cell(v) and str(v).strip()), None)
         is_list = isinstance(first, (list, tuple, np.ndarray)) or (isinstance(first, str) and first.strip()[:1] == "[")
         mode = "multi" if is_list else "single"
     if mode != "single" and cfg.task in ("binary", "multiclass"):
@@ -394,53 +389,6 @@ def _load_labelled(path: str, name: str, cfg: DataConfig, space: LabelSpace, fie
     return split
 
 
-# --------------------------------------------------------------------------------------- auxiliary teacher scores
-
-@dataclass
-class _AuxCell:
-    """One parsed auxiliary cell: either named scores or a plain list of numbers (None when empty)."""
-
-    named: dict[str, float] | None
-    values: list[float] | None
-
-
-def _parse_aux_cell(value: Any, source: str, row: int, column: str) -> _AuxCell:
-    if isinstance(value, str):
-        if not value.strip():
-            return _AuxCell(None, None)
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise DataError(f"{source}: row {row}, column {column!r}: not a JSON list of scores "
-                            f"({value[:40]!r}); write [[name, score], ...] or [score, ...]") from None
-    if _is_missing(value):
-        return _AuxCell(None, None)
-    items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else None
-    if items == []:
-        return _AuxCell(None, None)
-    if items is None:
-        raise DataError(f"{source}: row {row}, column {column!r}: expected a list of scores, found "
-                        f"{type(value).__name__}; write [[name, score], ...] or [score, ...]")
-    try:
-        if all(isinstance(item, (list, tuple, np.ndarray)) and len(item) == 2 for item in items):
-            return _AuxCell({str(name): float(score) for name, score in items}, None)
-        return _AuxCell(None, [float(item) for item in items])
-    except (TypeError, ValueError):
-        raise DataError(f"{source}: row {row}, column {column!r}: scores must be numbers; write "
-                        f"[[name, score], ...] or [score, ...]") from None
-
-
-def _aux_names_from_cells(cells: list[Any], source: str, column: str) -> list[str]:
-    """Names from the first non-empty [name, score] list; plain score lists get positional names."""
-    for row, value in enumerate(cells, start=1):
-        cell = _parse_aux_cell(value, source, row, column)
-        if cell.named is not None:
-            return list(cell.named)
-        if cell.values is not None:
-            return [f"score_{i}" for i in range(len(cell.values))]
-    raise DataError(f"{source}: column {column!r} (distill.aux_column) has no scores in any row")
-
-
 def _join_aux_file(table: "pandas.DataFrame", train_path: str, cfg: DataConfig,
                    distill: DistillConfig) -> "pandas.DataFrame":
     """The training table with aux_column filled from aux_file, row by row on aux_key (empty where unmatched)."""
@@ -460,27 +408,3 @@ def _join_aux_file(table: "pandas.DataFrame", train_path: str, cfg: DataConfig,
     joined = table.copy()
     joined[column] = [cells.get(value, "") for value in table[key].tolist()]
     return joined
-
-
-def parse_aux_cells(cells: list[Any], names: list[str], source: str, column: str) -> np.ndarray:
-    """Teacher scores as float32 [n, len(names)], NaN rows where a cell is empty."""
-    out = np.full((len(cells), len(names)), np.nan, dtype=np.float32)
-    position = {name: i for i, name in enumerate(names)}
-    for row, value in enumerate(cells, start=1):
-        cell = _parse_aux_cell(value, source, row, column)
-        if cell.named is not None:
-            unknown = [name for name in cell.named if name not in position]
-            if unknown:
-                raise DataError(f"{source}: row {row}, column {column!r}: unknown score name {unknown[0]!r}; "
-                                f"expected the {len(names)} names {names} (distill.aux_names)")
-            if len(cell.named) != len(names):
-                raise DataError(f"{source}: row {row}, column {column!r}: {len(cell.named)} scores, expected "
-                                f"{len(names)} ({names})")
-            for name, score in cell.named.items():
-                out[row - 1, position[name]] = score
-        elif cell.values is not None:
-            if len(cell.values) != len(names):
-                raise DataError(f"{source}: row {row}, column {column!r}: {len(cell.values)} scores, expected "
-                                f"{len(names)} ({names})")
-            out[row - 1] = cell.values
-    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 
 _FORMAT_BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
                      ".parquet": "parquet", ".pq": "parquet"}
+
+
+def is_missing_cell(value: Any) -> bool:
+    """An absent cell as pandas hands it over: None, or NaN in a numeric or object column."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def detect_format(path: str, cfg: DataConfig) -> str:
