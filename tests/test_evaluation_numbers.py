@@ -53,9 +53,10 @@ def test_multilabel_micro_macro_and_samples_f1():
     assert m["samples_f1"] == pytest.approx(5 / 9) and m["subset_accuracy"] == pytest.approx(1 / 3)
 
 
-# thresholds at .95/.8/.6/.5/.3/.2 give (precision, recall): (1,.25) (1,.5) (1,.75) (.75,.75) (.8,1) (.67,1)
-@pytest.mark.parametrize("rule, expected", [("f1", 0.3), ("precision:1.0", 0.6), ("precision:0.75", 0.3),
-                                            ("recall:1.0", 0.3), ("recall:0.5", 0.8), ("none", 0.5)])
+# cutting below .95/.8/.6/.5/.3/.2 gives (precision, recall): (1,.25) (1,.5) (1,.75) (.75,.75) (.8,1) (.67,1); the
+# threshold lies halfway to the next lower score, so no validation score sits on it
+@pytest.mark.parametrize("rule, expected", [("f1", 0.25), ("precision:1.0", 0.55), ("precision:0.75", 0.25),
+                                            ("recall:1.0", 0.25), ("recall:0.5", 0.7), ("none", 0.5)])
 def test_threshold_rules_on_a_hand_made_set(rule, expected):
     scores = np.array([0.95, 0.8, 0.6, 0.5, 0.3, 0.2])
     y = np.array([1, 1, 1, 0, 1, 0])
@@ -66,7 +67,7 @@ def test_per_label_thresholds_and_multiclass_has_none():
     probs = np.array([[0.9, 0.2], [0.4, 0.7], [0.2, 0.6], [0.6, 0.1]])
     labels = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
     t = tune_thresholds("multilabel", probs, labels, "recall:1.0", 0.5)
-    assert t == [pytest.approx(0.4), pytest.approx(0.6)]
+    assert t == [pytest.approx(0.3), pytest.approx(0.4)]
     assert tune_thresholds("multiclass", probs, labels[:, 0], "f1", 0.5) is None
     assert decide("multilabel", probs, t).tolist() == [[1, 0], [1, 1], [0, 1], [1, 0]]
 
@@ -96,7 +97,7 @@ def test_fit_decision_uses_calibrated_probabilities():
     y = np.array([1, 1, 0, 0, 1, 0])
     logits = _logits_for(np.array([0.9, 0.7, 0.6, 0.2, 0.8, 0.1]))
     temperature, thresholds = fit_decision("binary", logits, y, EvalConfig(tune_threshold="f1", calibrate=False))
-    assert temperature == 1.0 and thresholds == [pytest.approx(0.7)]
+    assert temperature == 1.0 and thresholds == [pytest.approx(0.65)]
 
 
 def test_error_analysis_helpers():

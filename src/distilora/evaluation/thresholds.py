@@ -8,7 +8,8 @@ from distilora.config import parse_threshold_rule
 
 def tune_threshold(y_true: np.ndarray, scores: np.ndarray, rule: str) -> float:
     """One threshold for one positive class. 'f1' maximises F1; 'precision:P' keeps precision >= P with the most
-    recall; 'recall:R' keeps recall >= R with the most precision. Falls back to 0.5 when there is nothing to tune."""
+    recall; 'recall:R' keeps recall >= R with the most precision. Falls back to 0.5 when there is nothing to tune.
+    The threshold sits halfway between the last score called positive and the next lower one."""
     kind, target = parse_threshold_rule(rule)
     y = np.asarray(y_true).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
@@ -31,7 +32,10 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, rule: str) -> float:
     else:
         ok = np.flatnonzero(recall >= target)
         best = int(ok[np.argmax(precision[ok])]) if ok.size else len(candidates) - 1
-    return float(candidates[best])
+    # halfway to the next lower score (or to 0): a score exactly on the line would flip with float noise, e.g.
+    # between the PyTorch and ONNX engines
+    below = candidates[best + 1] if best + 1 < len(candidates) else 0.0
+    return float((candidates[best] + below) / 2)
 
 
 def tune_thresholds(task: str, probs: np.ndarray, labels: np.ndarray, rule: str, default: float) -> list[float] | None:
