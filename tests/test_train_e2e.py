@@ -2,6 +2,7 @@
 every task type, resume after a kill, and 2-process data-parallel training under `accelerate launch`."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,11 +15,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from safetensors import safe_open
 
 from distilora.config import build_config
+from distilora.modeling.loading import load_run_model
 from distilora.runfolder import RunFolder
 from distilora.training.checkpoint import latest_checkpoint
 from distilora.training.runner import train
+from runs import logits_of
 from tinymodels import write_tiny_backbone, write_tiny_reviews
 
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "TOKENIZERS_PARALLELISM": "false"}
@@ -76,13 +80,6 @@ def test_dora_run_saves_its_magnitudes_and_reloads_merged_and_unmerged(tmp_path)
     raw = tiny_raw(tmp_path, epochs=2)
     raw["peft"]["use_dora"] = True
     run = train(build_config(raw))
-    import json
-
-    from safetensors import safe_open
-
-    from distilora.modeling.loading import load_run_model
-    from runs import logits_of
-
     assert json.loads((run / "model" / "adapter_config.json").read_text())["use_dora"] is True
     with safe_open(run / "model" / "adapter_model.safetensors", "pt") as weights:
         assert any("lora_magnitude_vector" in key for key in weights.keys())
