@@ -21,7 +21,7 @@ from distilora.config import build_config
 from distilora.modeling.loading import load_run_model
 from distilora.runfolder import RunFolder
 from distilora.training.checkpoint import latest_checkpoint
-from distilora.training.runner import train
+from distilora.training.runner import make_accelerator, train
 from runs import logits_of
 from tinymodels import write_tiny_backbone, write_tiny_reviews
 
@@ -111,6 +111,16 @@ def _cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProce
                           text=True, timeout=timeout)
 
 
+def test_bf16_on_cpu_autocasts_the_steps_and_saves_fp32_weights(tmp_path):
+    raw = tiny_raw(tmp_path, method="full", epochs=8, precision="bf16")
+    with make_accelerator(build_config(raw)).autocast():
+        assert torch.nn.Linear(4, 4)(torch.ones(1, 4)).dtype == torch.bfloat16
+    run = train(build_config(raw))
+    with safe_open(run / "model" / "model.safetensors", "pt") as weights:
+        assert {weights.get_tensor(key).dtype for key in weights.keys()} == {torch.float32}
+    assert RunFolder(run).metrics("test")["accuracy"] >= 0.9  # lower precision steps still learn
+
+
 @pytest.mark.parametrize("task", ["multiclass", "multilabel"])
 def test_cli_trains_multiclass_and_multilabel(tmp_path, task):
     config = tmp_path / "c.yaml"
@@ -198,6 +208,8 @@ def test_two_process_accelerate_launch_matches_single_process(tmp_path):
     ("data.train={missing}", "data.train"),
     ("data.text_column=body", "body"),
     ("model.backbone={missing_dir}", "model.backbone"),
+    pytest.param("train.precision=fp16", "fp16 needs a CUDA GPU", marks=pytest.mark.skipif(
+        torch.cuda.is_available(), reason="fp16 is valid on a GPU")),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, override, says):
     raw = tiny_raw(tmp_path)

@@ -74,7 +74,7 @@ class TrainConfig(_Section):
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps spent in linear warm-up.")
     scheduler: Literal["linear", "cosine", "constant"] = Field("linear", description="Learning-rate decay after warm-up.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping norm; empty = no clipping.")
-    precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="Mixed precision; auto = bf16/fp16 on GPUs that support it, fp32 on CPU.")
+    precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="Mixed precision; auto = bf16/fp16 on GPUs that support it, fp32 on CPU; bf16 also works on CPU.")
     loss: Literal["auto", "ce", "focal", "bce"] = Field("auto", description="auto = cross-entropy (single-label) or BCE (multi-label); focal down-weights easy examples.")
     focal_gamma: float = Field(2.0, ge=0, description="Focal-loss gamma.")
     class_weights: Union[Literal["none", "auto"], list[float]] = Field("none", description="'auto' = inverse class frequency (normalised); or one weight per class.")

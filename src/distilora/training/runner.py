@@ -28,6 +28,7 @@ def make_accelerator(cfg: RunConfig) -> "Accelerator":
     """Accelerate picks up `accelerate launch` settings; precision 'auto' means fp32 on CPU, bf16/fp16 on GPUs."""
     import torch
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     precision = cfg.train.precision
     if precision == "auto":
@@ -35,6 +36,12 @@ def make_accelerator(cfg: RunConfig) -> "Accelerator":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         else:
             precision = "no"
+    elif precision == "fp16" and not torch.cuda.is_available():  # Accelerate would silently train in fp32
+        raise ConfigError("train.precision: fp16 needs a CUDA GPU; on a CPU use bf16 (fast on CPUs with AVX512-BF16 "
+                          "or AMX) or auto (fp32)")
+    # The state is a process-wide singleton that refuses a second precision, so a sweep over train.precision or a
+    # notebook training twice would fail; each run starts a fresh one (the distributed PartialState is kept).
+    AcceleratorState._reset_state()
     return Accelerator(mixed_precision=precision)
 
 
