@@ -37,11 +37,11 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
 
 
-def matmul_peak_gflops(size: int = 1024, repeats: int = 20) -> float:
-    """Measured fp32 matmul throughput of this machine: the ceiling that achieved FLOP/s is compared with."""
+def matmul_peak_gflops(size: int = 1024, repeats: int = 20, dtype: str = "float32") -> float:
+    """Measured matmul throughput of this machine in one dtype: the ceiling that achieved FLOP/s is compared with."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, dtype=getattr(torch, dtype)), torch.randn(size, size, dtype=getattr(torch, dtype))
     for _ in range(3):
         a @ b
     best = float("inf")

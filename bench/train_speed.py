@@ -7,6 +7,7 @@ to reach 90% dev accuracy, final dev accuracy, peak memory, achieved FLOP/s agai
 
     python bench/train_speed.py                  # full SST-2 train split (about 1 hour on 2 cores)
     python bench/train_speed.py --rows 8000      # a quicker subset
+    python bench/train_speed.py --rows 8000 --precision bf16   # both sides with bf16 autocast (CPUs with AVX512-BF16/AMX)
 """
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def run_trainer(args: argparse.Namespace) -> dict:
                                learning_rate=HYPER["lr"], warmup_steps=HYPER["warmup_ratio"],
                                weight_decay=HYPER["weight_decay"], lr_scheduler_type="linear", eval_strategy="steps",
                                eval_steps=args.eval_every, save_strategy="no", report_to=[], use_cpu=True,
-                               seed=HYPER["seed"], logging_steps=100, disable_tqdm=True),
+                               seed=HYPER["seed"], logging_steps=100, disable_tqdm=True,
+                               bf16=args.precision == "bf16"),
         train_dataset=train_ds, eval_dataset=dev_ds, data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())},
         callbacks=[clock])
@@ -137,7 +139,8 @@ def run_distilora(args: argparse.Namespace) -> dict:
         "peft": {"r": LORA["r"], "alpha": LORA["alpha"], "dropout": LORA["dropout"]},
         "train": {"lr": HYPER["lr"], "batch_size": HYPER["batch_size"], "epochs": HYPER["epochs"],
                   "warmup_ratio": HYPER["warmup_ratio"], "weight_decay": HYPER["weight_decay"],
-                  "eval_every": args.eval_every, "seed": HYPER["seed"], "checkpoint_every": 10_000},
+                  "eval_every": args.eval_every, "seed": HYPER["seed"], "checkpoint_every": 10_000,
+                  "precision": "bf16" if args.precision == "bf16" else "no"},
         "eval": {"report": False, "calibrate": False, "tune_threshold": "none"}})
     start = time.perf_counter()
     run = train(config, overwrite=True)
@@ -167,6 +170,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="training rows (default: all 67,349)")
     parser.add_argument("--eval-every", type=int, default=300, help="optimizer steps between dev evaluations")
     parser.add_argument("--work", type=Path, default=Path("/tmp/distilora-bench-train"))
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="training precision of both sides (bf16 = autocast, fp32 master weights)")
     parser.add_argument("--side", choices=["trainer", "distilora"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     require_data("sst2", "train.tsv")
@@ -174,10 +179,11 @@ def main() -> None:
         result = run_trainer(args) if args.side == "trainer" else run_distilora(args)
         print("RESULT " + json.dumps(result))
         return
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(dtype="bfloat16" if args.precision == "bf16" else "float32")
     results = []
     for side in ("trainer", "distilora"):
-        cmd = [sys.executable, __file__, "--side", side, "--eval-every", str(args.eval_every), "--work", str(args.work)]
+        cmd = [sys.executable, __file__, "--side", side, "--eval-every", str(args.eval_every), "--work", str(args.work),
+               "--precision", args.precision]
         if args.rows:
             cmd += ["--rows", str(args.rows)]
         print(f"running {side} ...", flush=True)
@@ -197,10 +203,11 @@ def main() -> None:
     print_table(results, ["side", "samples_per_s", "throughput_x", "real_tokens_per_step", "padded_tokens_per_step",
                           "train_seconds", "time_to_90_s", "dev_accuracy", "peak_rss_mb", "achieved_gflops",
                           "pct_of_matmul_peak"])
-    print(f"measured fp32 matmul peak: {peak:.1f} GFLOP/s")
-    path = write_results("train_speed" + (f"_{args.rows}" if args.rows else ""),
-                         {"rows": args.rows or "all", "hyper": HYPER, "lora": LORA, "matmul_peak_gflops": peak,
-                          "results": results})
+    print(f"measured {args.precision} matmul peak: {peak:.1f} GFLOP/s")
+    path = write_results("train_speed" + (f"_{args.rows}" if args.rows else "") +
+                         ("_bf16" if args.precision == "bf16" else ""),
+                         {"rows": args.rows or "all", "precision": args.precision, "hyper": HYPER, "lora": LORA,
+                          "matmul_peak_gflops": peak, "results": results})
     print(f"wrote {path}")
 
 
