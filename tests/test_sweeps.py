@@ -32,7 +32,8 @@ def test_grid_sweep_writes_runs_results_and_plots_and_resumes(tmp_path, config, 
     assert len(rows) == 4 and len(list((out / "trials").iterdir())) == 4
     table = list(csv.DictReader((out / "results.csv").open()))
     assert len(table) == 4 and {r["peft.r"] for r in table} == {"2", "4"}
-    assert "**best**" in (out / "results.md").read_text()
+    header = (out / "results.md").read_text().splitlines()[0].split(" | ")
+    assert "**best**" in (out / "results.md").read_text() and header.count("accuracy") == 1
     for plot in ("metric_vs_peft.r.png", "metric_vs_train.lr.png", "metric_vs_time.png"):
         assert (out / plot).stat().st_size > 1000
 

@@ -192,7 +192,8 @@ def write_results(rows: list[dict[str, Any]], fields: list[str], out: Path, metr
         return
     lower_better = metric.endswith("loss")
     ranked = sorted(rows, key=lambda r: (r[metric] is None, r[metric] if lower_better else -(r[metric] or 0)))
-    columns = [*fields, metric, "accuracy", "train_seconds", "samples_per_s", "trainable_params", "run"]
+    columns = list(dict.fromkeys([*fields, metric, "accuracy", "train_seconds", "samples_per_s", "trainable_params",
+                                  "run"]))  # --metric accuracy would otherwise be a column twice
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
