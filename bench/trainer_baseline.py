@@ -53,8 +53,8 @@ def run_trainer(run: Path) -> dict:
     from distilora.modeling.build import head_modules_for, lora_target_modules
 
     cfg = load_config(run / "config.yaml")
-    if cfg.model.method != "lora" or cfg.distill.teacher or cfg.distill.aux_column:
-        sys.exit(f"{run}: the peer covers plain LoRA runs (model.method: lora, no distillation)")
+    if cfg.model.method != "lora" or cfg.distill.teacher or (cfg.distill.aux_column and cfg.distill.sigma < 1):
+        sys.exit(f"{run}: the peer covers plain LoRA runs (model.method: lora, no distillation; sigma 1 = label only)")
     splits = load_splits(cfg.data)
     if splits.label_space.is_multilabel or splits.test is None:
         sys.exit(f"{run}: the peer needs a single-label task with a test split")
