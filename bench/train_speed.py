@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import matmul_peak_gflops, peak_rss_mb, print_table, require_data, write_results  # noqa: E402
+from common import matmul_peak_gflops, peak_rss_mb, print_table, require_data, trainer_clock, write_results  # noqa: E402
 
 LORA = {"r": 16, "alpha": 32, "dropout": 0.1}
 TARGETS = r".*\.layer\.\d+\.(?:attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
@@ -53,7 +53,7 @@ def run_trainer(args: argparse.Namespace) -> dict:
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainerCallback, TrainingArguments)
+                              TrainingArguments)
 
     from distilora.modeling.backbone import resolve_backbone
 
@@ -69,23 +69,7 @@ def run_trainer(args: argparse.Namespace) -> dict:
     train_ds = Dataset.from_dict({"text": texts, "label": labels}).map(tok, batched=True, remove_columns=["text"])
     dev_ds = Dataset.from_dict({"text": dev_texts, "label": dev_labels}).map(tok, batched=True, remove_columns=["text"])
 
-    class Clock(TrainerCallback):
-        """Training-only seconds at each evaluation, so evaluation time is not counted against the peer."""
-
-        def __init__(self) -> None:
-            self.train_seconds, self.start, self.points = 0.0, None, []
-
-        def on_step_begin(self, *a, **k):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            self.train_seconds += time.perf_counter() - self.start
-
-        def on_evaluate(self, args_, state, control, metrics=None, **k):
-            self.points.append({"step": state.global_step, "seconds": self.train_seconds,
-                                "accuracy": metrics["eval_accuracy"]})
-
-    clock = Clock()
+    clock = trainer_clock()
     trainer = Trainer(
         model=model,
         args=TrainingArguments(output_dir=str(args.work / "trainer"), per_device_train_batch_size=HYPER["batch_size"],

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, print_table, require_data, write_results  # noqa: E402
+from common import peak_rss_mb, print_table, require_data, trainer_clock, write_results  # noqa: E402
 
 METRICS = ("accuracy", "f1", "macro_f1", "roc_auc", "pr_auc")
 
@@ -45,7 +44,7 @@ def run_trainer(run: Path) -> dict:
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainerCallback, TrainingArguments)
+                              TrainingArguments)
 
     from distilora.config import load_config
     from distilora.data.loading import load_splits
@@ -75,19 +74,7 @@ def run_trainer(run: Path) -> dict:
 
     train_ds, test_ds = dataset(splits.train), dataset(splits.test)
 
-    class Clock(TrainerCallback):
-        """Training-only seconds (the Trainer's own runtime includes start-up)."""
-
-        def __init__(self) -> None:
-            self.seconds, self.start = 0.0, 0.0
-
-        def on_step_begin(self, *a, **k):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            self.seconds += time.perf_counter() - self.start
-
-    clock = Clock()
+    clock = trainer_clock()
     trainer = Trainer(
         model=model,
         args=TrainingArguments(output_dir=str(Path("/tmp") / f"trainer-baseline-{run.name}"),
@@ -103,8 +90,8 @@ def run_trainer(run: Path) -> dict:
     logits = trainer.predict(test_ds).predictions
     probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), -1).numpy()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"side": "Trainer + PEFT", **test_metrics(splits.test.labels, probs), "train_seconds": clock.seconds,
-            "samples_per_s": len(splits.train) * cfg.train.epochs / clock.seconds, "trainable": trainable,
+    return {"side": "Trainer + PEFT", **test_metrics(splits.test.labels, probs), "train_seconds": clock.train_seconds,
+            "samples_per_s": len(splits.train) * cfg.train.epochs / clock.train_seconds, "trainable": trainable,
             "train_rows": len(splits.train), "test_rows": len(splits.test), "peak_rss_mb": peak_rss_mb()}
 
 
