@@ -7,36 +7,46 @@ WORDS = ("good great love excellent fine happy nice awesome bad awful hate terri
          "the a is it this app was very not and but movie product service i you we they really so too").split()
 
 
-def write_tiny_tokenizer(folder: Path) -> Path:
-    """A lower-casing WordPiece tokenizer over a small vocabulary, saved as a Hugging Face tokenizer folder."""
+_SPECIALS = {"bert": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
+             "mpnet": {"cls": "<s>", "pad": "<pad>", "sep": "</s>", "unk": "[UNK]", "mask": "<mask>"}}
+
+
+def write_tiny_tokenizer(folder: Path, style: str = "bert") -> Path:
+    """A lower-casing WordPiece tokenizer over a small vocabulary, saved as a Hugging Face tokenizer folder.
+
+    style 'mpnet' uses MPNet's special tokens and order (<s>=0, <pad>=1, </s>=2) and the words reversed, so its
+    token ids mean other words than the BERT style's: a student and teacher with really different tokenizers."""
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
     from transformers import PreTrainedTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
+    special = _SPECIALS[style]
+    words = list(WORDS) if style == "bert" else list(reversed(WORDS))
+    vocab = [*special.values(), *words, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
              *list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'")]
     ids = {token: i for i, token in enumerate(dict.fromkeys(vocab))}
     (folder / "vocab.txt").write_text("\n".join(ids) + "\n", encoding="utf-8")
-    backend = Tokenizer(WordPiece(ids, unk_token="[UNK]"))
+    backend = Tokenizer(WordPiece(ids, unk_token=special["unk"]))
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece()
+    cls, sep = special["cls"], special["sep"]
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]",
-                                        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+        special_tokens=[(cls, ids[cls]), (sep, ids[sep])])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token=special["unk"], pad_token=special["pad"],
+                                        cls_token=cls, sep_token=sep, mask_token=special["mask"])
     tokenizer.save_pretrained(folder)
     return folder
 
 
 def write_tiny_backbone(folder: Path, *, layers: int = 2, hidden: int = 32, model_type: str = "bert", seed: int = 0) -> Path:
-    """A random-weight encoder (BERT, DistilBERT or RoBERTa) plus tokenizer, saved like a hub model folder."""
+    """A random-weight encoder (BERT, DistilBERT, RoBERTa or MPNet) plus tokenizer, saved like a hub model folder."""
     import torch
-    from transformers import AutoModel, BertConfig, DistilBertConfig, RobertaConfig
+    from transformers import AutoModel, BertConfig, DistilBertConfig, MPNetConfig, RobertaConfig
 
-    write_tiny_tokenizer(folder)
+    write_tiny_tokenizer(folder, "mpnet" if model_type == "mpnet" else "bert")
     vocab_size = len((folder / "vocab.txt").read_text(encoding="utf-8").split())
     if model_type == "bert":
         config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
@@ -48,6 +58,10 @@ def write_tiny_backbone(folder: Path, *, layers: int = 2, hidden: int = 32, mode
         config = RobertaConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                                intermediate_size=37, max_position_embeddings=130, pad_token_id=0, bos_token_id=2,
                                eos_token_id=3)
+    elif model_type == "mpnet":
+        config = MPNetConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                             intermediate_size=37, max_position_embeddings=130, pad_token_id=1, bos_token_id=0,
+                             eos_token_id=2)
     else:
         raise ValueError(model_type)
     torch.manual_seed(seed)

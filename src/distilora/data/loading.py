@@ -81,7 +81,31 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
             raise ConfigError("data.balance: re-balancing is for single-label tasks; for multi-label data use "
                               "train.class_weights: auto or train.loss: focal")
         train = train.subset(balance_indices(train.labels, cfg.balance, cfg.seed))
-    return DataSplits(train=train, validation=validation, test=test, label_space=space, aux_names=aux_names)
+    unlabeled = None
+    if distill is not None and distill.unlabeled:
+        held_out = [part for part in (validation, test) if part is not None]
+        unlabeled = load_unlabeled(distill, cfg, held_out)
+    return DataSplits(train=train, validation=validation, test=test, label_space=space, aux_names=aux_names,
+                      unlabeled=unlabeled)
+
+
+def load_unlabeled(distill: DistillConfig, cfg: DataConfig, held_out: list[TextSplit]) -> TextSplit:
+    """The texts of distill.unlabeled (one or more files), without any text of the validation / test splits, so
+    that soft targets never carry an evaluation text into training; sampled to distill.unlabeled_size (seeded)."""
+    paths = [distill.unlabeled] if isinstance(distill.unlabeled, str) else list(distill.unlabeled)
+    parts = [read_texts(path, cfg, "distill.unlabeled") for path in paths]
+    texts = [text for part in parts for text in part.texts]
+    pairs = None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs]
+    evaluation = {text for split in held_out for text in split.texts}
+    keep = np.array([i for i, text in enumerate(texts) if text not in evaluation], dtype=np.int64)
+    if distill.unlabeled_size is not None and distill.unlabeled_size < len(keep):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(keep, distill.unlabeled_size, replace=False))
+    if len(keep) == 0:
+        raise DataError(f"{', '.join(paths)}: no unlabelled text is left (every one is also a validation or test "
+                        f"text); give other texts in distill.unlabeled")
+    merged = TextSplit(name="unlabeled", source=", ".join(paths), texts=texts, pairs=pairs, labels=None,
+                       rows=np.concatenate([part.rows for part in parts]))
+    return merged.subset(keep)
 
 
 def load_eval_split(cfg: DataConfig, path: str, label_space: LabelSpace, name: str | None = None,
@@ -92,11 +116,11 @@ def load_eval_split(cfg: DataConfig, path: str, label_space: LabelSpace, name: s
     return _to_split(name or Path(path).stem, path, table, cfg, label_space, mode, require_labels)
 
 
-def read_texts(path: str, cfg: DataConfig) -> TextSplit:
+def read_texts(path: str, cfg: DataConfig, field: str = "--input") -> TextSplit:
     """Unlabelled texts to predict: the text (and pair) column of a table, or a .txt file with one text a line."""
     if cfg.format == "auto" and Path(path).suffix.lower() == ".txt":
-        return _read_text_lines(path, cfg)
-    texts, pairs = _texts_and_pairs(_read_rows(path, cfg, "--input"), cfg, path)
+        return _read_text_lines(path, cfg, field)
+    texts, pairs = _texts_and_pairs(_read_rows(path, cfg, field), cfg, path)
     return TextSplit(name=Path(path).stem, source=path, texts=texts, pairs=pairs, labels=None,
                      rows=np.arange(1, len(texts) + 1, dtype=np.int64))
 
@@ -121,10 +145,10 @@ def _read_rows(path: str, cfg: DataConfig, field: str) -> "pandas.DataFrame":
     return table
 
 
-def _read_text_lines(path: str, cfg: DataConfig) -> TextSplit:
+def _read_text_lines(path: str, cfg: DataConfig, field: str) -> TextSplit:
     location = Path(path)
     if not location.is_file():
-        raise DataError(f"--input: {path} not found (relative paths start at {Path.cwd()}); fix the path")
+        raise DataError(f"{field}: {path} not found (relative paths start at {Path.cwd()}); fix the path")
     try:
         lines = location.read_text(encoding=cfg.encoding).split("\n")
     except UnicodeDecodeError as err:

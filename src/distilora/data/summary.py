@@ -14,7 +14,8 @@ HISTOGRAM_BINS = 10
 def summarize_splits(splits: DataSplits) -> dict[str, Any]:
     """A JSON-serialisable summary of every split; the report shows it and readers spot skew or truncation."""
     space = splits.label_space
-    parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    parts = {"train": splits.train, "validation": splits.validation, "test": splits.test,
+             "unlabeled": splits.unlabeled}
     return {
         "task": space.task,
         "labels": list(space.names),

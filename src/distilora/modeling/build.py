@@ -25,11 +25,13 @@ _LORA_TARGETS = {
     "xlm-roberta": r"attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense",
     "distilbert": r"attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.(lin1|lin2)",
     "deberta-v2": r"attention\.self\.(query_proj|key_proj|value_proj)|attention\.output\.dense|intermediate\.dense|output\.dense",
+    "mpnet": r"attention\.attn\.(q|k|v|o)|intermediate\.dense|output\.dense",
 }
 _HEAD_MODULES = {
     "bert": ["pooler", "classifier"],
     "deberta-v2": ["pooler", "classifier"],
     "distilbert": ["pre_classifier", "classifier"],
+    "mpnet": ["classifier"],
     "roberta": ["classifier"],
     "xlm-roberta": ["classifier"],
 }

@@ -38,6 +38,7 @@ _LAYOUTS = {
     "roberta": _Layout("encoder.layer", "num_hidden_layers"),
     "xlm-roberta": _Layout("encoder.layer", "num_hidden_layers"),
     "distilbert": _Layout("transformer.layer", "n_layers"),
+    "mpnet": _Layout("encoder.layer", "num_hidden_layers"),
 }
 
 

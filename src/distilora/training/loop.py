@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import numpy as np
 from distilora.config import RunConfig
 from distilora.data.batching import inference_batches, pad_batch, training_batches
 from distilora.data.tokenize import Encoded
+from distilora.progress import progress_bar
 from distilora.training.checkpoint import load_checkpoint, save_best_weights, save_checkpoint
 from distilora.training.losses import classification_loss
 
@@ -36,6 +36,7 @@ class TrainSet:
     labels: np.ndarray | None
     teacher_logits: np.ndarray | None = None
     aux: np.ndarray | None = None
+    labelled: np.ndarray | None = None  # bool [n]; False = an unlabelled text that trains on soft targets only
 
 
 @dataclass
@@ -110,13 +111,15 @@ def _tensors(data: TrainSet, indices: np.ndarray, pad_id: int, multilabel: bool,
         batch["teacher_logits"] = torch.from_numpy(data.teacher_logits[indices].astype(np.float32)).to(device)
     if data.aux is not None:
         batch["aux"] = torch.from_numpy(data.aux[indices].astype(np.float32)).to(device)
+    if data.labelled is not None:
+        batch["labelled"] = torch.from_numpy(data.labelled[indices]).to(device)
     return batch
 
 
 def batch_loss(logits, aux_logits, batch: dict[str, Any], cfg: RunConfig, multilabel: bool, weights) -> "torch.Tensor":
     """Hard-label loss, blended with soft targets (alpha, T) and auxiliary teacher scores (sigma) when present."""
     task = "multilabel" if multilabel else "single"
-    loss = classification_loss(logits, batch["labels"], multilabel=multilabel, cfg=cfg.train, weights=weights)
+    loss = _hard_label_loss(logits, batch, cfg, multilabel, weights)
     if "teacher_logits" in batch:
         from distilora.distill.losses import blend, soft_target_loss
 
@@ -127,6 +130,19 @@ def batch_loss(logits, aux_logits, batch: dict[str, Any], cfg: RunConfig, multil
 
         loss = cfg.distill.sigma * loss + (1 - cfg.distill.sigma) * aux_score_loss(aux_logits, batch["aux"])
     return loss
+
+
+def _hard_label_loss(logits, batch: dict[str, Any], cfg: RunConfig, multilabel: bool, weights) -> "torch.Tensor":
+    """The gold-label loss over the labelled rows, scaled by their share of the batch so each row weighs the same
+    whether or not unlabelled texts are mixed in; a batch of unlabelled texts only gives a zero in the graph."""
+    mask = batch.get("labelled")
+    if mask is None:
+        return classification_loss(logits, batch["labels"], multilabel=multilabel, cfg=cfg.train, weights=weights)
+    if not bool(mask.any()):
+        return logits.sum() * 0.0
+    hard = classification_loss(logits[mask], batch["labels"][mask], multilabel=multilabel, cfg=cfg.train,
+                               weights=weights)
+    return hard * mask.float().mean()
 
 
 def predict_logits(module: "torch.nn.Module", encoded: Encoded, batch_size: int, pad_id: int,
@@ -142,8 +158,8 @@ def predict_logits(module: "torch.nn.Module", encoded: Encoded, batch_size: int,
     batches = inference_batches(encoded.lengths, batch_size)[rank::world]
     mine: list[tuple[np.ndarray, np.ndarray]] = []
     module.eval()
-    with torch.inference_mode(), _progress_bar(sum(len(b) for b in batches), 0, progress is not None and rank == 0,
-                                               desc=progress, unit="text") as bar:
+    with torch.inference_mode(), progress_bar(sum(len(b) for b in batches), enabled=progress is not None and rank == 0,
+                                              desc=progress, unit="text") as bar:
         for indices in batches:
             inputs = {k: torch.from_numpy(v).to(device) for k, v in pad_batch(encoded, indices, pad_id).items()}
             logits, _ = module(**inputs)
@@ -164,14 +180,6 @@ def _is_better(metric: str, value: float, best: float | None) -> bool:
     if best is None:
         return True
     return value < best if metric.endswith("loss") else value > best
-
-
-def _progress_bar(total: int, initial: int, enabled: bool, desc: str | None = "train", unit: str = "step"):
-    from tqdm.auto import tqdm
-
-    interactive = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit=unit, dynamic_ncols=True,
-                mininterval=0.5 if interactive else 30.0)
 
 
 def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: list[str], train: TrainSet,
@@ -215,7 +223,7 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
     model, optimizer = accelerator.prepare(module, optimizer)
     device = accelerator.device
     weights = torch.tensor(class_weights, device=device) if class_weights is not None else None
-    bar = _progress_bar(total_steps, progress["step"], main)
+    bar = progress_bar(total_steps, initial=progress["step"], enabled=main, desc="train", unit="step")
 
     def evaluate_and_maybe_stop() -> bool:
         logits = predict_logits(accelerator.unwrap_model(model), val.encoded, cfg.eval.batch_size, pad_id, accelerator)

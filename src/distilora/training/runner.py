@@ -20,8 +20,10 @@ from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, now_iso,
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
+    from distilora.data.dataset import DataSplits
     from distilora.data.labels import LabelSpace
     from distilora.modeling.build import BuiltModel
+    from distilora.training.loop import TrainSet
 
 
 def make_accelerator(cfg: RunConfig) -> "Accelerator":
@@ -55,27 +57,37 @@ def _check_folder(final: Path, partial: Path, *, resume: bool, overwrite: bool) 
                              f"or --overwrite to start over")
 
 
+def _layer_source(cfg: RunConfig) -> str:
+    """Where a layer-dropped student's layers come from: the teacher's fine-tuned layers when it was trained on this
+    run's backbone (or distill.layers_from says so), else the pretrained backbone, the teacher then giving only
+    soft targets (which are per text, so any tokenizer works)."""
+    from distilora.modeling.backbone import resolve_backbone
+
+    choice = cfg.distill.layers_from
+    if not cfg.distill.teacher or choice == "backbone":
+        return "backbone"
+    same = resolve_backbone(RunFolder(cfg.distill.teacher).info().backbone) == resolve_backbone(cfg.model.backbone)
+    if choice == "teacher" and not same:  # copied layers keep the teacher's token ids: the vocabularies must agree
+        from distilora.modeling.students import check_same_tokenizer
+
+        check_same_tokenizer(RunFolder(cfg.distill.teacher).model_dir, resolve_backbone(cfg.model.backbone))
+    return "teacher" if choice == "teacher" or same else "backbone"
+
+
 def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
     """The run's model: from the backbone, or a layer-dropped student of the teacher / backbone."""
-    from distilora.modeling.build import build_model, load_classifier
     from distilora.modeling.backbone import resolve_backbone
+    from distilora.modeling.build import build_model, load_classifier
 
     spec = cfg.distill.student_layers
     if spec == "all":
-        if cfg.distill.teacher:  # soft targets into another backbone: token ids must mean the same thing
-            from distilora.modeling.students import check_same_tokenizer
-
-            check_same_tokenizer(RunFolder(cfg.distill.teacher).model_dir, resolve_backbone(cfg.model.backbone))
         return build_model(cfg, label_space)
     from distilora.modeling.students import build_student, describe_reduction, num_layers, parse_layer_spec
 
-    if cfg.distill.teacher:
+    if _layer_source(cfg) == "teacher":
         from distilora.modeling.loading import load_run_model
 
-        source, info = load_run_model(cfg.distill.teacher, merge=True)
-        if info.labels != list(label_space.names):
-            raise ConfigError(f"distill.teacher: {cfg.distill.teacher} predicts {info.labels}, this task has "
-                              f"{list(label_space.names)}; train a teacher on the same labels")
+        source, _ = load_run_model(cfg.distill.teacher, merge=True)
     else:
         source = load_classifier(resolve_backbone(cfg.model.backbone), label_space, cfg.model.dropout)
     layers = parse_layer_spec(spec, num_layers(source))
@@ -85,6 +97,46 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
     built.student_layers = layers
     built.notes.append(reduction)
     return built
+
+
+def _check_teacher(cfg: RunConfig, space: "LabelSpace") -> None:
+    """Soft targets must speak this task's labels, in the same order."""
+    if not cfg.distill.teacher:
+        return
+    info = RunFolder(cfg.distill.teacher).info()
+    if info.labels != list(space.names) or info.task != space.task:
+        raise ConfigError(f"distill.teacher: {cfg.distill.teacher} predicts {info.task} labels {info.labels}, this "
+                          f"task has {space.task} labels {list(space.names)}; train a teacher on the same labels")
+
+
+def _training_set(cfg: RunConfig, splits: "DataSplits", encoded_train: Any, tokenizer: Any) -> "TrainSet":
+    """Gold labels, plus teacher soft targets (alpha < 1) for the training texts and any unlabelled texts, which
+    join the training set with a mask that keeps them out of the hard-label loss."""
+    from distilora.training.loop import TrainSet
+
+    train = splits.train
+    if not (cfg.distill.teacher and cfg.distill.alpha < 1.0):  # alpha 1 = hard labels only: no teacher pass
+        return TrainSet(encoded_train, train.labels, None, train.aux)
+    from distilora.data.tokenize import Encoded
+    from distilora.distill.teacher import default_cache_dir, teacher_engine, teacher_logits
+
+    backend = teacher_engine(cfg.distill.teacher, cfg.distill.teacher_backend)
+    def score(split: TextSplit, desc: str) -> np.ndarray:
+        return teacher_logits(cfg.distill.teacher, split.texts, split.pairs, cache_dir=default_cache_dir(),
+                              batch_size=cfg.eval.batch_size, backend=backend, desc=desc)
+
+    soft = score(train, "teacher targets (train)")
+    extra = splits.unlabeled
+    if extra is None:
+        return TrainSet(encoded_train, train.labels, soft, train.aux)
+    encoded_extra = _encode(tokenizer, extra, cfg.data.max_length)
+    placeholder = np.zeros((len(extra), *train.labels.shape[1:]), dtype=train.labels.dtype)
+    aux = None if train.aux is None else np.concatenate(
+        [train.aux, np.full((len(extra), train.aux.shape[1]), np.nan, dtype=np.float32)])
+    return TrainSet(Encoded(encoded_train.input_ids + encoded_extra.input_ids,
+                            encoded_train.token_type_ids + encoded_extra.token_type_ids),
+                    np.concatenate([train.labels, placeholder]), np.concatenate([soft, score(extra, "teacher targets (unlabelled)")]),
+                    aux, labelled=np.concatenate([np.ones(len(train), bool), np.zeros(len(extra), bool)]))
 
 
 def _encode(tokenizer: Any, split: TextSplit | None, max_length: int):
@@ -111,10 +163,9 @@ def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path)
 
     folder = RunFolder(partial)
     classifier = module.classifier
-    tokenizer_source = cfg.distill.teacher and str(RunFolder(cfg.distill.teacher).model_dir) or built.backbone_path
     with quiet_transformers():
         classifier.save_pretrained(folder.model_dir, safe_serialization=True)
-        AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(folder.model_dir)
+        AutoTokenizer.from_pretrained(built.backbone_path).save_pretrained(folder.model_dir)
     if module.aux_head is not None:
         from distilora.modeling.aux_head import save_aux_head
 
@@ -148,6 +199,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     # bad data, a bad backbone or a bad layer spec fail here, before anything is written
     splits = load_splits(config.data, config.distill)
     space = splits.label_space
+    _check_teacher(config, space)
     built = build_run_model(config, space)
     if main:
         if partial.exists() and not resume:
@@ -161,19 +213,14 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         accelerator.print(f"method {config.model.method}: trainable params {built.trainable_params:,} || all params "
                           f"{built.total_params:,} || trainable% {100 * built.trainable_params / built.total_params:.2f}")
 
-    tokenizer_dir = str(RunFolder(config.distill.teacher).model_dir) if config.distill.teacher else built.backbone_path
+    tokenizer_dir = built.backbone_path  # a student keeps its own tokenizer; soft targets are per text
     tokenizer = load_fast_tokenizer(tokenizer_dir)
     pad_id = pad_token_id(Path(tokenizer_dir), tokenizer)
     max_length = config.data.max_length
     encoded = {name: _encode(tokenizer, split, max_length) for name, split in
                (("train", splits.train), ("validation", splits.validation), ("test", splits.test))}
 
-    teacher = None
-    if config.distill.teacher and config.distill.alpha < 1.0:  # alpha 1 = hard labels only: no teacher pass
-        from distilora.distill.teacher import default_cache_dir, teacher_logits
-
-        teacher = teacher_logits(config.distill.teacher, splits.train.texts, splits.train.pairs,
-                                 cache_dir=default_cache_dir(), batch_size=config.eval.batch_size)
+    train_set = _training_set(config, splits, encoded["train"], tokenizer)
     aux_head = None
     if splits.aux_names:
         from distilora.modeling.aux_head import AuxHead
@@ -183,7 +230,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     weights = class_weights(config.train.class_weights, splits.train.labels, space.num_labels, space.is_multilabel)
 
     result = fit(config, module, task=space.task, label_names=list(space.names),
-                 train=TrainSet(encoded["train"], splits.train.labels, teacher, splits.train.aux),
+                 train=train_set,
                  val=TrainSet(encoded["validation"], splits.validation.labels),
                  work_dir=partial, accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
 
@@ -202,8 +249,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         write_json_atomic(partial / "data_summary.json", summarize_splits(splits))
         _save_model(built, module, config, partial)
         info = RunInfo(task=space.task, labels=list(space.names), method=config.model.method,
-                       backbone=config.distill.teacher and _teacher_backbone(config.distill.teacher)
-                       or config.model.backbone,
+                       backbone=config.model.backbone,
                        max_length=max_length, text_pair=splits.train.pairs is not None, thresholds=thresholds,
                        temperature=temperature, aux_names=splits.aux_names, student_layers=built.student_layers,
                        trainable_params=built.trainable_params, total_params=built.total_params,
@@ -219,10 +265,6 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         replace_dir_atomic(partial, final)
     accelerator.wait_for_everyone()
     return final
-
-
-def _teacher_backbone(teacher: str) -> str:
-    return RunFolder(teacher).info().backbone
 
 
 def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -> dict[str, Any]:
