@@ -97,7 +97,8 @@ def test_unlabelled_texts_that_are_also_test_texts_are_dropped(tmp_path, mpnet_t
 
 def test_unlabelled_texts_without_a_teacher_are_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="distill.unlabeled"):
-        build_config({**tiny_raw(tmp_path), "distill": {"unlabeled": "pool.csv"}})
+        train(build_config({**tiny_raw(tmp_path), "distill": {"unlabeled": "pool.csv"}}))
+    assert not (tmp_path / "run.partial").exists()
 
 
 def test_layers_from_the_teacher_need_the_same_vocabulary(tmp_path, mpnet_teacher):

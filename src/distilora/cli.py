@@ -94,6 +94,19 @@ def distill(config: ConfigArg = None, set_: SetOpt = None,
     typer.echo(f"\nrun folder: {run_dir}")
 
 
+@app.command()
+def ship(config: ConfigArg = None, set_: SetOpt = None,
+         stop_after: Annotated[Optional[str], typer.Option("--stop-after", help="Stop after this stage: teacher, "
+                                                           "targets, students, export or compare.")] = None) -> None:
+    """Train big, ship small: teacher (LoRA on mpnet) -> teacher targets -> student(s) -> ONNX exports -> comparison.
+    Every stage is a resumable run folder under output_dir; run the same command again to continue."""
+    from distilora.config import load_config
+    from distilora.pipeline import ship as run_ship
+
+    folder = run_ship(load_config(config, set_), stop_after=stop_after, say=typer.echo)
+    typer.echo(f"\nship folder: {folder}")
+
+
 @app.command("eval")
 def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
              data: Annotated[str, typer.Option("--data", help="Labelled file with the training columns.")]) -> None:

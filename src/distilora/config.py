@@ -112,6 +112,14 @@ class DistillConfig(_Section):
     sigma: float = Field(0.8, ge=0, le=1, description="Weight of the main loss; 1 - sigma goes to the auxiliary-score loss.")
 
 
+class ShipConfig(_Section):
+    teacher: str | None = Field(None, description="`distilora ship`: an existing teacher run folder; empty = train one on ship.teacher_backbone.")
+    teacher_backbone: str = Field("mpnet", description="`distilora ship`: backbone of the teacher it trains (LoRA unless ship.teacher_set says otherwise).")
+    teacher_set: list[str] = Field(default_factory=list, description="`distilora ship`: KEY=VALUE overrides for the teacher stage only, e.g. [train.precision=bf16].")
+    students: list[Union[str, list[int]]] = Field(default_factory=lambda: ["all"], description="`distilora ship`: one student per entry, by its layers (all, first-3, odd, ...) on model.backbone.")
+    export: list[Literal["onnx", "onnx-int8"]] = Field(default_factory=lambda: ["onnx", "onnx-int8"], description="`distilora ship`: engines each student is exported to and timed on.")
+
+
 class RunConfig(_Section):
     name: str = Field("run", description="Run name, used for the default output folder.")
     output_dir: str | None = Field(None, description="Run folder to write; empty = runs/<name>.")
@@ -121,13 +129,11 @@ class RunConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
+    ship: ShipConfig = Field(default_factory=ShipConfig)
 
     @model_validator(mode="after")
     def _check_threshold_rule(self) -> "RunConfig":
         parse_threshold_rule(self.eval.tune_threshold)
-        if self.distill.unlabeled and not (self.distill.teacher and self.distill.alpha < 1):
-            raise ConfigError("distill.unlabeled: unlabelled texts learn from soft targets only; set distill.teacher "
-                              "and distill.alpha below 1, or leave distill.unlabeled empty")
         return self
 
     @property
@@ -236,6 +242,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: expected a mapping of sections (data:, model:, ...) at the top level")
         raw = loaded or {}
     return build_config(raw, overrides, source)
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """'train.lr: 0.001 -> 0.0005' for every field whose value differs between two config mappings."""
+    changes = []
+    for key in sorted(set(old) | set(new), key=lambda k: (k not in new, k)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changes
 
 
 def annotated_yaml(config: RunConfig | None = None) -> str:

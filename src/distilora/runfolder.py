@@ -126,6 +126,34 @@ class RunFolder:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
+class ShipFolder:
+    """The folder `distilora ship` writes: one ordinary run folder per stage, plus the comparison of them all.
+
+    Layout::
+
+        SHIP/
+          teacher/              the teacher run (unless ship.teacher names an existing one)
+          student/              the student that keeps every layer of its backbone
+          student-<layers>/     one per other ship.students entry, e.g. student-first-3
+          ship.json             per model and engine: params, test metrics, train seconds, samples/s at batch 32
+          comparison.md, comparison.png   the same as a table and an accuracy-vs-speed plot
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    teacher_dir = property(lambda self: self.path / "teacher")
+    ship_json = property(lambda self: self.path / "ship.json")
+    comparison_md = property(lambda self: self.path / "comparison.md")
+    comparison_png = property(lambda self: self.path / "comparison.png")
+
+    def student_dir(self, layers: str | list[int]) -> Path:
+        if layers == "all":
+            return self.path / "student"
+        spec = layers if isinstance(layers, str) else "-".join(map(str, layers))
+        return self.path / f"student-{spec}"
+
+
 def partial_path(final: Path) -> Path:
     return final.with_name(final.name + ".partial")
 

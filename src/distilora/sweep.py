@@ -18,8 +18,10 @@ import yaml
 from distilora.config import RunConfig, load_config
 from distilora.errors import ConfigError
 from distilora.runfolder import RunFolder, atomic_write_text, partial_path
+from distilora.training.runner import finished_run
 
 TRIAL_COLUMNS = ("accuracy", "train_seconds", "samples_per_s", "trainable_params", "run", "wall_seconds")
+REDO_HINT = "sweep into another --out folder, or delete that trial folder to train it again"
 SPACE_FORMS = "FIELD=loguniform:LOW:HIGH, FIELD=uniform:LOW:HIGH, FIELD=int:LOW:HIGH or FIELD=choice:A,B,C"
 
 
@@ -63,7 +65,7 @@ def run_trial(config: RunConfig, metric: str, split: str, values: dict[str, Any]
 
     run_dir = config.run_dir
     started = time.perf_counter()
-    if not (run_dir / "run.json").is_file():
+    if not finished_run(config, REDO_HINT):
         train(config, resume=partial_path(run_dir).exists())
     folder = RunFolder(run_dir)
     info = folder.info()
@@ -82,6 +84,8 @@ def grid_sweep(config_path: Path | None, grid: dict[str, list[Any]], out: Path, 
     fields = list(grid)
     combos = [dict(zip(fields, combo)) for combo in itertools.product(*grid.values())]
     configs = [_trial_config(config_path, base or [], values, out) for values in combos]  # typos fail here, fast
+    for config in configs:  # a trial folder left by another base config or --set is refused before anything trains
+        finished_run(config, REDO_HINT)
     if ray_address is not None:
         rows = _ray_trials(list(zip(combos, configs)), out, metric, split, ray_address, cpus_per_trial)
         for number, (values, row) in enumerate(zip(combos, rows), start=1):

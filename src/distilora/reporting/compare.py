@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from distilora.runfolder import RunFolder, atomic_write_text
+from distilora.runfolder import RunFolder, atomic_write_file, atomic_write_text
 
 METRICS = ("accuracy", "f1", "macro_f1", "micro_f1", "roc_auc", "pr_auc")
 COLUMNS = ("run", "method", "backbone", "student_layers", "trainable_params", "total_params", "train_seconds",
@@ -72,3 +72,34 @@ def write_comparison(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Pat
     fig.savefig(out_dir / "comparison.png", dpi=110)
     plt.close(fig)
     return {"csv": out_dir / "comparison.csv", "md": out_dir / "comparison.md", "png": out_dir / "comparison.png"}
+
+
+ENGINE_COLUMNS = ("run", "engine", "student_layers", "total_params", "train_seconds", "split", "n", *METRICS,
+                  "samples_per_s_batch32", "ms_one_text_p50")
+
+
+def write_engine_comparison(rows: list[dict[str, Any]], md_path: Path, png_path: Path) -> None:
+    """A table of every model x engine, and a plot of the main metric against samples/s (up and right is better)."""
+    atomic_write_text(md_path, markdown_table(rows, ENGINE_COLUMNS) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = next((m for m in ("accuracy", "macro_f1", "micro_f1") if all(isinstance(r.get(m), float) for r in rows)),
+                  None)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for row in rows:
+        if metric is None:
+            break
+        ax.scatter(row["samples_per_s_batch32"], row[metric], s=60)
+        ax.annotate(f"{row['run']} / {row['engine']}", (row["samples_per_s_batch32"], row[metric]),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("samples/s at batch 32 (log scale, this machine)")
+    ax.set_ylabel(f"{metric} on {rows[0]['split'] if rows else ''}")
+    ax.set_title("Accuracy against speed: teacher, students and engines")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write_file(png_path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)

@@ -47,7 +47,33 @@ def make_accelerator(cfg: RunConfig) -> "Accelerator":
     return Accelerator(mixed_precision=precision)
 
 
-def _check_folder(final: Path, partial: Path, *, resume: bool, overwrite: bool) -> None:
+def _changes_from(folder: Path, config: RunConfig) -> str | None:
+    """What differs between the config a run folder was started with and ``config``, or None when nothing does."""
+    import yaml
+
+    from distilora.config import config_differences
+
+    saved_yaml = folder / "config.yaml"
+    saved = yaml.safe_load(saved_yaml.read_text(encoding="utf-8")) if saved_yaml.is_file() else {}
+    changes = config_differences(saved or {}, config.model_dump(mode="json"))
+    if not changes:
+        return None
+    return "; ".join(changes[:3]) + (f"; {len(changes) - 3} more" if len(changes) > 3 else "")
+
+
+def finished_run(config: RunConfig, redo_hint: str) -> bool:
+    """Whether config.run_dir already holds this very run (then it is reused as it is); a finished run trained from
+    another config is refused, naming what differs, instead of being passed off as this one's result."""
+    folder = RunFolder(config.run_dir)
+    if not folder.run_json.is_file():
+        return False
+    changes = _changes_from(folder.path, config)
+    if changes:
+        raise ConfigError(f"{folder.path}: finished with another config ({changes}); {redo_hint}")
+    return True
+
+
+def _check_folder(config: RunConfig, final: Path, partial: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber a finished or unfinished run unless told to; runs before anything is written."""
     if final.exists() and not overwrite:
         raise RunFolderError(f"{final}: a finished run is already there; pass --overwrite to replace it "
@@ -55,6 +81,10 @@ def _check_folder(final: Path, partial: Path, *, resume: bool, overwrite: bool) 
     if partial.exists() and not resume and not overwrite:
         raise RunFolderError(f"{partial}: an unfinished run is there; pass --resume to continue it "
                              f"or --overwrite to start over")
+    changes = _changes_from(partial, config) if resume and partial.is_dir() else None
+    if changes:
+        raise RunFolderError(f"{partial}: this unfinished run was started with another config ({changes}); resume "
+                             f"it with its own config, or pass --overwrite to start over")
 
 
 def _layer_source(cfg: RunConfig) -> str:
@@ -118,12 +148,10 @@ def _training_set(cfg: RunConfig, splits: "DataSplits", encoded_train: Any, toke
     if not (cfg.distill.teacher and cfg.distill.alpha < 1.0):  # alpha 1 = hard labels only: no teacher pass
         return TrainSet(encoded_train, train.labels, None, train.aux)
     from distilora.data.tokenize import Encoded
-    from distilora.distill.teacher import default_cache_dir, teacher_engine, teacher_logits
+    from distilora.distill.teacher import soft_targets
 
-    backend = teacher_engine(cfg.distill.teacher, cfg.distill.teacher_backend)
     def score(split: TextSplit, desc: str) -> np.ndarray:
-        return teacher_logits(cfg.distill.teacher, split.texts, split.pairs, cache_dir=default_cache_dir(),
-                              batch_size=cfg.eval.batch_size, backend=backend, desc=desc)
+        return soft_targets(cfg.distill, split.texts, split.pairs, batch_size=cfg.eval.batch_size, desc=desc)
 
     soft = score(train, "teacher targets (train)")
     extra = splits.unlabeled
@@ -195,7 +223,10 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     main = accelerator.is_main_process
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    _check_folder(final, partial, resume=resume, overwrite=overwrite)
+    _check_folder(config, final, partial, resume=resume, overwrite=overwrite)
+    if config.distill.unlabeled and not (config.distill.teacher and config.distill.alpha < 1):
+        raise ConfigError("distill.unlabeled: unlabelled texts learn from soft targets only; set distill.teacher "
+                          "and distill.alpha below 1, or leave distill.unlabeled empty")
     # bad data, a bad backbone or a bad layer spec fail here, before anything is written
     splits = load_splits(config.data, config.distill)
     space = splits.label_space

@@ -1,0 +1,176 @@
+"""`distilora ship`: from data to a shipped student in one command — train big, ship small.
+
+Stages, each an ordinary run folder or a cached computation, so a killed or stopped pipeline starts again where it
+was: (1) teacher: LoRA on ship.teacher_backbone (or an existing teacher run), (2) targets: the teacher's logits on
+the training texts and any distill.unlabeled texts (cached in chunks), (3) students: one per ship.students entry on
+model.backbone, trained on soft targets + labels, (4) export: each student to ONNX fp32 / int8, checked against
+PyTorch, (5) compare: params, test metrics, training time and samples/s per model and engine, with a plot.
+
+A stage whose folder is finished with the same config is reused; one finished with another config is refused,
+naming the difference. This module sits above training, inference and reporting and is imported by none of them.
+"""
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+from typing import Any, Callable
+
+from distilora.config import RunConfig, build_config
+from distilora.errors import ConfigError
+from distilora.runfolder import ShipFolder, partial_path, write_json_atomic
+
+STAGES = ("teacher", "targets", "students", "export", "compare")
+REDO_HINT = "delete that folder to train it again, or ship into another output_dir"
+
+
+def teacher_config(config: RunConfig, folder: ShipFolder) -> RunConfig:
+    """The teacher stage: the same data and evaluation, the teacher backbone, no distillation, its own overrides."""
+    raw = config.model_dump(mode="json")
+    raw.update(name=f"{config.name}-teacher", output_dir=str(folder.teacher_dir))
+    raw["model"] = {**raw["model"], "backbone": config.ship.teacher_backbone}
+    raw.pop("distill")
+    raw.pop("ship")  # a stage's config is its own: changing the students keeps the teacher
+    return build_config(raw, config.ship.teacher_set, source="ship.teacher_set")
+
+
+def student_config(config: RunConfig, folder: ShipFolder, teacher: Path, layers: str | list[int]) -> RunConfig:
+    """A student stage: the config as written, with the teacher's soft targets and the chosen layers."""
+    raw = config.model_dump(mode="json")
+    suffix = folder.student_dir(layers).name.removeprefix("student")
+    raw.update(name=f"{config.name}-student{suffix}", output_dir=str(folder.student_dir(layers)))
+    raw["distill"] = {**raw["distill"], "teacher": str(teacher), "student_layers": layers}
+    raw.pop("ship")
+    return build_config(raw, source="ship.students")
+
+
+def _train_stage(config: RunConfig, say: Callable[[str], None]) -> Path:
+    from distilora.training.runner import finished_run, train
+
+    if finished_run(config, REDO_HINT):
+        say(f"{config.run_dir}: finished already, reused")
+        return config.run_dir
+    resume = partial_path(config.run_dir).exists()
+    say(f"{config.run_dir}: {'resuming' if resume else 'training'}")
+    return train(config, resume=resume)
+
+
+def _targets_stage(config: RunConfig, say: Callable[[str], None]) -> None:
+    """Score the student's training texts and unlabelled texts with the teacher once; the student reads the cache."""
+    from distilora.data.loading import load_splits
+    from distilora.distill.teacher import soft_targets
+
+    splits = load_splits(config.data, config.distill)
+    for split in (splits.train, splits.unlabeled):
+        if split is not None:
+            soft_targets(config.distill, split.texts, split.pairs, batch_size=config.eval.batch_size,
+                         desc=f"teacher targets ({split.name})")
+    say(f"teacher targets ready for {len(splits.train):,} training texts"
+        + (f" and {len(splits.unlabeled):,} unlabelled texts" if splits.unlabeled is not None else ""))
+
+
+def _export_stage(student: Path, formats: list[str], say: Callable[[str], None]) -> list[str]:
+    """Export a student to each format; an export that fails its check is left out (and said), not fatal."""
+    from distilora.errors import ExportError
+    from distilora.inference.classifier import ONNX_FILES
+    from distilora.inference.export import export_run
+    from distilora.runfolder import RunFolder
+
+    refused = []
+    for fmt in formats:
+        if (RunFolder(student).onnx_dir / ONNX_FILES[fmt]).is_file():
+            continue
+        try:
+            result = export_run(student, fmt)
+        except ExportError as err:
+            refused.append(f"{student.name} {fmt}: {err}")
+            say(f"{student}: {fmt} left out: {err}")
+            continue
+        say(f"{student}: {fmt} written; accuracy {result['accuracy_export']:.4f} vs PyTorch "
+            f"{result['accuracy_torch']:.4f} on {result['checked_texts']} texts")
+    return refused
+
+
+def ship(config: RunConfig, *, stop_after: str | None = None, say: Callable[[str], None] = print) -> Path:
+    """Run every stage up to ``stop_after`` (default: all); returns the ship folder."""
+    if stop_after is not None and stop_after not in STAGES:
+        raise ConfigError(f"--stop-after {stop_after!r}: choose one of {', '.join(STAGES)}")
+    folder = ShipFolder(config.run_dir)
+    peaks: dict[str, float] = {}
+    refused: list[str] = []
+    teacher_cfg = None if config.ship.teacher else teacher_config(config, folder)
+    students = [student_config(config, folder, Path(config.ship.teacher or folder.teacher_dir), layers)
+                for layers in config.ship.students]  # every stage's config is checked before anything trains
+    teacher = Path(config.ship.teacher) if teacher_cfg is None else _train_stage(teacher_cfg, say)
+    peaks["teacher"] = _peak_rss_gb()
+    for stage in STAGES[1:]:
+        if stop_after == STAGES[STAGES.index(stage) - 1]:
+            return folder.path
+        if stage == "targets":
+            _targets_stage(students[0], say)
+        elif stage == "students":
+            for student in students:
+                _train_stage(student, say)
+        elif stage == "export":
+            for student in students:
+                refused += _export_stage(student.run_dir, config.ship.export, say)
+        else:
+            _compare_stage(folder, teacher, [s.run_dir for s in students], {"peak_rss_gb_after_stage": peaks,
+                                                                           "exports_refused": refused}, say)
+        peaks[stage] = _peak_rss_gb()
+    return folder.path
+
+
+def _peak_rss_gb() -> float:
+    """The largest resident memory this process has had so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
+def engine_rows(runs: list[Path], timing_texts: int = 64) -> list[dict[str, Any]]:
+    """One row per run and engine (torch, and each exported ONNX graph): size, test metrics, training time, and
+    samples/s on batches of 32 test texts, all timed here, one engine after another."""
+    from distilora.inference.classifier import ONNX_FILES, Classifier
+    from distilora.inference.export import time_engine
+    from distilora.reporting.compare import compare_runs
+    from distilora.runfolder import RunFolder
+
+    rows = []
+    for run, summary in zip(runs, compare_runs(runs, "test")):
+        folder = RunFolder(run)
+        split = summary["split"]
+        texts = [r["text"] for r in folder.predictions(split)][:timing_texts]
+        engines = ["torch", *(name for name, file in ONNX_FILES.items() if (folder.onnx_dir / file).is_file())]
+        for engine in engines:
+            timing = time_engine(Classifier.load(run, backend=engine), texts)
+            metrics = summary if engine == "torch" else _engine_metrics(folder, engine, split)
+            rows.append({**summary, **metrics, "run": folder.path.name, "engine": engine, **timing})
+    return rows
+
+
+def _engine_metrics(folder: Any, engine: str, split: str) -> dict[str, Any]:
+    """An exported engine's own metrics on the split (its decisions can differ from PyTorch's, int8 especially)."""
+    from distilora.evaluation.metrics import evaluate_logits
+    from distilora.inference.classifier import Classifier
+    from distilora.reporting.compare import METRICS
+
+    info = folder.info()
+    rows = folder.predictions(split)
+    logits = Classifier.load(folder.path, backend=engine).predict_logits([r["text"] for r in rows])
+    labels = _gold(rows, info.task)
+    metrics = evaluate_logits(info.task, logits, labels, info.labels, info.temperature, info.thresholds)
+    return {m: metrics.get(m) for m in METRICS}
+
+
+def _gold(rows: list[dict[str, Any]], task: str) -> Any:
+    import numpy as np
+
+    return np.asarray([r["label"] for r in rows], dtype=np.float32 if task == "multilabel" else np.int64)
+
+
+def _compare_stage(folder: ShipFolder, teacher: Path, students: list[Path], notes: dict[str, Any],
+                   say: Callable[[str], None]) -> None:
+    from distilora.reporting.compare import write_engine_comparison
+
+    rows = engine_rows([teacher, *students])
+    write_json_atomic(folder.ship_json, {"models": rows, **notes})
+    write_engine_comparison(rows, folder.comparison_md, folder.comparison_png)
+    say(Path(folder.comparison_md).read_text(encoding="utf-8"))
