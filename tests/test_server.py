@@ -165,7 +165,7 @@ def test_concurrent_requests_share_batches_and_get_their_own_answers(run, monkey
     async def fire(app) -> list[dict]:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
                 responses = await asyncio.gather(*[c.post("/v1/predict", json=b) for b in bodies])
         assert all(r.status_code == 200 for r in responses)
         return [r.json() for r in responses]
@@ -184,7 +184,7 @@ def test_concurrent_requests_share_batches_and_get_their_own_answers(run, monkey
             assert len(calls) == len(bodies)  # micro-batching off: one model call per request
 
 
-def test_a_model_failure_reaches_every_waiting_request_and_the_batcher_keeps_going():
+def test_a_failing_request_fails_alone_and_the_batcher_keeps_going():
     def predict(texts: list[str]) -> np.ndarray:
         if "boom" in texts:
             raise ValueError("model failed")
@@ -198,8 +198,77 @@ def test_a_model_failure_reaches_every_waiting_request_and_the_batcher_keeps_goi
         return first, second
 
     first, second = asyncio.run(scenario())
-    assert all(isinstance(result, ValueError) for result in first)
+    assert first[0].tolist() == [[1.0]] and isinstance(first[1], ValueError) and first[2].tolist() == [[3.0]]
     assert second[0].tolist() == [[2.0]] and second[1].tolist() == [[1.0], [3.0]]
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"text": "\ud800"}, "unable to parse raw data as a unicode string"),
+    ({"texts": ["fine", "bad \udfff tail"]}, '"loc":["body","texts",1]'),
+    ({"text": "   "}, "is blank"),
+])
+def test_texts_no_tokenizer_can_encode_are_422s_naming_the_item(client, body, says):
+    raw = json.dumps(body)  # json.dumps writes the lone surrogate as the escape \ud800, as a hostile client would
+    response = client.post("/v1/predict", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and says in response.text, response.text
+
+
+@pytest.mark.parametrize("upload, says", [
+    (("a.jsonl", b'{"text": "ok"}\n{"text": "\\ud800"}\n'), "row 2: Input should be a valid string, unable to parse raw data as a unicode string"),
+    (("a.csv", b"text\nok\n \n"), "row 2 has an empty text"),
+])
+def test_upload_texts_are_checked_like_json_texts(client, upload, says):
+    response = client.post("/v1/predict-file", files={"file": upload})
+    assert response.status_code == 400 and says in response.json()["detail"], response.text
+
+
+def test_a_poisoned_text_among_concurrent_requests_fails_only_its_own_request(run, monkeypatch):
+    """The tokenizer-level failure the audit found, forced past validation: every other request still succeeds."""
+    original = Classifier.predict_proba
+
+    def fragile(self, texts, pairs=None, batch_size=64):
+        if any("poison" in t for t in texts):
+            raise UnicodeEncodeError("utf-8", "poison", 0, 1, "surrogates not allowed")
+        return original(self, texts, pairs, batch_size)
+
+    monkeypatch.setattr(Classifier, "predict_proba", fragile)
+    bodies = [{"text": TEXTS[i % 5]} for i in range(30)]
+    bodies.insert(13, {"text": "poison pill"})
+
+    async def fire(app) -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                return await asyncio.gather(*[c.post("/v1/predict", json=b) for b in bodies])
+
+    responses = asyncio.run(fire(create_app(run, micro_batch_ms=50)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.pop(13) == 500 and statuses == [200] * 30
+
+
+def test_only_the_bound_host_names_are_answered(run):
+    with TestClient(create_app(run, limits=LIMITS), base_url="http://127.0.0.1:8000") as local:
+        assert local.get("/healthz").status_code == 200
+    with TestClient(create_app(run, limits=LIMITS), base_url="http://attacker.example:8000") as rebound:
+        assert rebound.get("/healthz").status_code == 400  # DNS rebinding: the page's own domain, our loopback
+
+
+def test_api_docs_are_served_from_the_packaged_swagger_ui(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+
+
+def test_serve_on_a_busy_port_fails_before_loading_the_model(run):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "distilora.cli", "serve", str(run), "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and f"--port {port}: cannot listen there" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_a_real_uvicorn_server_over_http(run):

@@ -215,14 +215,27 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
           max_chars: Annotated[int, typer.Option(help="Longest text accepted.")] = 5_000,
           max_texts: Annotated[int, typer.Option(help="Most texts per request.")] = 64,
           max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1_000_000,
-          max_file_rows: Annotated[int, typer.Option(help="Most rows in an uploaded file.")] = 2_000) -> None:
+          max_file_rows: Annotated[int, typer.Option(help="Most rows in an uploaded file.")] = 2_000,
+          allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Host header to answer "
+                                "(repeatable); default: the bound address, plus the loopback names for a local "
+                                "server, which blocks DNS-rebinding pages.")] = None) -> None:
     """Serve the REST API (/v1/predict, /v1/predict-file, /v1/model, /healthz, /docs) and the web page at /."""
+    import socket
+
     import uvicorn
 
-    from distilora.serving.app import Limits, create_app
+    from distilora.errors import ConfigError
+    from distilora.serving.app import Limits, allowed_hosts_for, create_app
 
+    try:  # a busy port is said before minutes of model loading, not after
+        with socket.create_server((host, port)):
+            pass
+    except OSError as err:
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); pick another --port "
+                          f"or stop what is using it") from None
     limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes, max_file_rows=max_file_rows)
-    api = create_app(run, backend=backend, threads=threads, limits=limits, micro_batch_ms=micro_batch_ms)
+    api = create_app(run, backend=backend, threads=threads, limits=limits, micro_batch_ms=micro_batch_ms,
+                     allowed_hosts=allowed_host or allowed_hosts_for(host))
     typer.echo(f"serving {run} on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(api, host=host, port=port, log_level="warning")
 

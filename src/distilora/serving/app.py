@@ -13,9 +13,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-from fastapi import FastAPI, File, HTTPException, UploadFile
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field, create_model, model_validator
+from fastapi.staticfiles import StaticFiles
+from pydantic import (AfterValidator, BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, create_model,
+                      model_validator)
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from distilora.inference.classifier import Classifier
 from distilora.runfolder import RunFolder
@@ -54,6 +59,27 @@ class ErrorBody(BaseModel):
 
 TOO_LARGE = {413: {"model": ErrorBody, "description": "Over a size limit (max_body_bytes, max_file_rows, max_chars)"}}
 BAD_FILE = {400: {"model": ErrorBody, "description": "The uploaded file cannot be read as CSV/JSONL texts"}}
+
+
+def visible_text(text: str) -> str:
+    """Refuse a text of only spaces (pydantic already refuses what is not valid Unicode, e.g. a lone surrogate)."""
+    if not text.strip():
+        raise ValueError("is blank; send a text with at least one visible character")
+    return text
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped, so an error that echoes a lone surrogate back still renders."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+async def validation_error(_: Request, err: RequestValidationError) -> AsciiJSONResponse:
+    """422 with pydantic's messages; the offending input is shown escaped (never the cause of a 500)."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", ""),
+               "input": ascii(e.get("input"))[:200]} for e in err.errors()]
+    return AsciiJSONResponse(status_code=422, content={"detail": errors})
 
 
 class ModelCard(BaseModel):
@@ -110,19 +136,31 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def allowed_hosts_for(host: str) -> list[str]:
+    """Host headers a server bound to ``host`` answers: the loopback names for a local server (so a web page that
+    re-binds its own domain to 127.0.0.1 cannot talk to it), anything for an explicit 0.0.0.0 / :: bind."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return sorted({host, *LOCAL_HOSTS}) if host in LOCAL_HOSTS else [host]
+
+
 def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | None = None, limits: Limits = Limits(),
-               micro_batch_ms: float = 5.0) -> FastAPI:
-    """The app for one run folder (model loaded once, at creation)."""
+               micro_batch_ms: float = 5.0, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The app for one run folder (model loaded once, at creation). ``allowed_hosts`` are the Host headers it
+    answers (default: the loopback names plus 'testserver' for in-process clients)."""
     folder = RunFolder(run_dir)
     classifier = Classifier.load(folder.path, backend=backend, threads=threads)
     info = classifier.info
     name = folder.path.resolve().name
     batcher = MicroBatcher(classifier.predict_proba, micro_batch_ms, limits.max_texts * 4)
 
-    text_field = Field(None, min_length=1, max_length=limits.max_chars, description="One text to classify.")
+    text_field = Field(None, description="One text to classify.")
     texts_field = Field(None, min_length=1, max_length=limits.max_texts,
                         description=f"Up to {limits.max_texts} texts of at most {limits.max_chars} characters.")
-    item = Field(..., min_length=1, max_length=limits.max_chars)
+    text_type = Annotated[str, StringConstraints(min_length=1, max_length=limits.max_chars), AfterValidator(visible_text)]
 
     def exactly_one(self):
         if (self.text is None) == (self.texts is None):
@@ -130,8 +168,8 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         return self
 
     PredictRequest = create_model(  # noqa: N806 - a class built with the configured limits
-        "PredictRequest", text=(Optional[str], text_field),
-        texts=(Optional[list[Annotated[str, item]]], texts_field),
+        "PredictRequest", text=(Optional[text_type], text_field),
+        texts=(Optional[list[text_type]], texts_field),
         __validators__={"exactly_one": model_validator(mode="after")(exactly_one)})
 
     @asynccontextmanager
@@ -139,9 +177,14 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         yield
         await batcher.close()
 
-    app = FastAPI(title="distilora", version="1", lifespan=lifespan, description=f"Text classifier '{name}' ({info.task}: "
-                                                                 f"{', '.join(info.labels)})")
+    app = FastAPI(title="distilora", version="1", lifespan=lifespan, docs_url=None,
+                  description=f"Text classifier '{name}' ({info.task}: {', '.join(info.labels)})",
+                  exception_handlers={RequestValidationError: validation_error})
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware,
+                       allowed_hosts=allowed_hosts or [*allowed_hosts_for("127.0.0.1"), "testserver"])
+    _mount_docs(app)
+    upload_texts = TypeAdapter(list[text_type])
 
     async def run_predictions(texts: list[str]) -> PredictResponse:
         probs = await batcher(texts)
@@ -157,6 +200,7 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     async def predict_file(file: UploadFile = File(..., description="CSV with a 'text' column, or JSONL of {\"text\": ...}")) -> FilePredictResponse:
         """Classify every text of an uploaded CSV or JSONL file (within the row and size limits)."""
         texts = _texts_from_upload(file.filename or "", await file.read(), limits)
+        _check_upload_texts(upload_texts, file.filename or "", texts)
         result = await run_predictions(texts)
         return FilePredictResponse(model=result.model, predictions=result.predictions, texts=texts)
 
@@ -179,6 +223,38 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         return page
 
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """/docs from the packaged Swagger UI (swagger-ui-bundle), so the API page works offline; without that package
+    /docs says how to get it (the schema stays at /openapi.json)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        @app.get("/docs", include_in_schema=False)
+        def docs_missing() -> HTMLResponse:
+            return HTMLResponse("<p>API docs need the swagger-ui-bundle package (pip install 'distilora[serve]'); "
+                                "the schema is at <a href='/openapi.json'>/openapi.json</a>.</p>", status_code=503)
+        return
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="distilora API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
+def _check_upload_texts(adapter: TypeAdapter, filename: str, texts: list[str]) -> None:
+    """Upload rows pass the same checks as JSON texts; the first bad row is named."""
+    try:
+        adapter.validate_python(texts)
+    except ValidationError as err:
+        first = err.errors()[0]
+        row = int(first["loc"][0]) + 1 if first["loc"] else 0
+        status = 413 if first["type"] == "string_too_long" else 400
+        raise HTTPException(status_code=status, detail=ascii(f"{filename}: row {row}: {first['msg']}")[1:-1]) from None
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

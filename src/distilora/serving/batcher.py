@@ -47,16 +47,25 @@ class MicroBatcher:
             texts = [t for job_texts, _ in jobs for t in job_texts]
             try:
                 probs = await asyncio.to_thread(self.predict, texts)
-            except Exception as err:  # a model failure reaches every waiting request, not just the first
-                for _, future in jobs:
-                    if not future.done():
-                        future.set_exception(err)
+            except Exception:  # one request's texts must not fail the others': retry each request on its own
+                await self._one_by_one(jobs)
                 continue
             start = 0
             for job_texts, future in jobs:
                 if not future.done():
                     future.set_result(probs[start:start + len(job_texts)])
                 start += len(job_texts)
+
+    async def _one_by_one(self, jobs: list[tuple[list[str], asyncio.Future]]) -> None:
+        for job_texts, future in jobs:
+            try:
+                result = await asyncio.to_thread(self.predict, job_texts)
+            except Exception as err:
+                if not future.done():
+                    future.set_exception(err)
+                continue
+            if not future.done():
+                future.set_result(result)
 
     async def close(self) -> None:
         if self.worker is not None:
