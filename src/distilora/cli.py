@@ -111,10 +111,11 @@ def ship(config: ConfigArg = None, set_: SetOpt = None,
 def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
              data: Annotated[str, typer.Option("--data", help="Labelled file with the training columns.")]) -> None:
     """Evaluate a run on a labelled file: classification report, confusion matrix, ROC/PR AUC; saved in the run."""
+    from distilora.runfolder import eval_name
     from distilora.training.runner import evaluate_run
 
     evaluate_run(run, data)
-    _print_metrics(run, Path(data).stem)
+    _print_metrics(run, eval_name(data))
 
 
 @app.command()
@@ -174,7 +175,7 @@ def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
 @app.command()
 def report(run: Annotated[Path, typer.Argument(help="Run folder.")],
            split: Annotated[Optional[str], typer.Option(help="Split to report on (default: test, else validation); "
-                                                            "an eval file's name after `distilora eval`.")] = None) -> None:
+                                                            "eval-<file stem> after `distilora eval`.")] = None) -> None:
     """Write the run's self-contained HTML report and Markdown summary."""
     from distilora.reporting.report import write_report
 

@@ -11,8 +11,8 @@ Layout (format 1)::
                                                 the classification head is inside, as modules_to_save)
       merged/             optional (--merge / export merged): LoRA folded into full weights + tokenizer
       onnx/               optional (export): model.onnx, model.int8.onnx, tokenizer.json, export.json
-      metrics/<split>.json        metrics per split (validation, test, or an eval file's name)
-      predictions/<split>.jsonl   one row per text: text, label (gold), probs
+      metrics/<split>.json        metrics per split: validation, test, or eval-<file stem> for `distilora eval`
+      predictions/<split>.jsonl   one row per text: text, label (gold), logits
       history.jsonl       one line per evaluation: step, epoch, train_loss, val metrics, lr, seconds
       data_summary.json   class counts and text lengths per split
       report.html, report.md
@@ -155,7 +155,31 @@ class ShipFolder:
 
 
 def partial_path(final: Path) -> Path:
+    final = final if final.name else final.resolve()  # output_dir '.' or 'runs/..' has no name of its own
     return final.with_name(final.name + ".partial")
+
+
+def is_run_folder(path: Path) -> bool:
+    """A finished distilora run folder (run.json written by training)."""
+    return (path / "run.json").is_file()
+
+
+def foreign_contents(path: Path) -> list[str]:
+    """What a folder holds that is not a distilora run: [] for a missing or empty folder or a run folder; else a few
+    names of what is there, so that no --overwrite ever deletes a user's own files."""
+    if not path.exists():
+        return []
+    if not path.is_dir():
+        return [path.name]
+    if is_run_folder(path):
+        return []
+    return sorted(p.name for p in path.iterdir())[:5]
+
+
+def eval_name(data_file: str | Path) -> str:
+    """The metrics/predictions name of an evaluation on another file: 'eval-<file stem>', never a split name, so
+    `distilora eval RUN --data validation.csv` cannot replace the run's own validation results."""
+    return f"eval-{Path(data_file).stem}"
 
 
 def now_iso() -> str:

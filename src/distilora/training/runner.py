@@ -14,8 +14,8 @@ import numpy as np
 from distilora.config import RunConfig
 from distilora.data.dataset import TextSplit
 from distilora.errors import ConfigError, RunFolderError
-from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, now_iso, partial_path, replace_dir_atomic,
-                                 write_json_atomic, write_jsonl_atomic)
+from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, eval_name, foreign_contents, is_run_folder,
+                                 now_iso, partial_path, replace_dir_atomic, write_json_atomic, write_jsonl_atomic)
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -74,8 +74,14 @@ def finished_run(config: RunConfig, redo_hint: str) -> bool:
 
 
 def _check_folder(config: RunConfig, final: Path, partial: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber a finished or unfinished run unless told to; runs before anything is written."""
-    if final.exists() and not overwrite:
+    """Refuse to clobber a finished or unfinished run unless told to, and any folder that is not a run ever; runs
+    before anything is written."""
+    ours = partial.is_dir() and (partial / "config.yaml").is_file()
+    for folder, found in ((final, foreign_contents(final)), (partial, [] if ours else foreign_contents(partial))):
+        if found:
+            raise RunFolderError(f"{folder}: exists and is not a distilora run (it holds {', '.join(found)}); nothing "
+                                 f"was changed: set output_dir to a new or empty folder")
+    if is_run_folder(final) and not overwrite:
         raise RunFolderError(f"{final}: a finished run is already there; pass --overwrite to replace it "
                              f"or set output_dir / name to write elsewhere")
     if partial.exists() and not resume and not overwrite:
@@ -217,7 +223,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.losses import class_weights
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
 
-    final = config.run_dir
+    final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
     partial = partial_path(final)
     accelerator = make_accelerator(config)
     main = accelerator.is_main_process
@@ -299,7 +305,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
 
 def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -> dict[str, Any]:
-    """Metrics of a finished run on another labelled file (same column mapping as training), saved in the run."""
+    """Metrics of a finished run on another labelled file (same column mapping as training), saved in the run as
+    metrics/eval-<file stem>.json, apart from the run's own splits."""
     from distilora.config import load_config
     from distilora.data.loading import load_eval_split
     from distilora.data.labels import LabelSpace
@@ -309,7 +316,7 @@ def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -
     folder = RunFolder(run_dir)
     info = folder.info()
     config = load_config(folder.config_yaml)
-    name = Path(data_file).stem
+    name = eval_name(data_file)
     split = load_eval_split(config.data, data_file, LabelSpace(tuple(info.labels), info.task), name=name)
     classifier = Classifier.load(folder.path)
     logits = classifier.predict_logits(split.texts, split.pairs, batch_size=batch_size)
