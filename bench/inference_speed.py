@@ -1,7 +1,9 @@
 """Inference speed and accuracy, side by side: transformers.pipeline vs distilora's torch, ONNX and int8 engines.
 
 Same trained model (the run's merged weights for the pipeline), same texts, same machine, one process:
-samples/s at batch 1 and 32, p50/p99 latency of one text, accuracy.
+samples/s at batch 1 and 32, p50/p99 latency of one text, accuracy, and batch invariance (the largest change of a
+text's probabilities between scoring it alone and in a batch; see distilora/inference/invariance.py). The dynamic
+int8 graph distilora exported before static quantisation is rebuilt here from the same fp32 graph, for comparison.
 
     python bench/inference_speed.py RUN --data sst2            # SST-2 dev (872 sentences)
     python bench/inference_speed.py RUN --data imdb --rows 1000
@@ -50,6 +52,20 @@ def measure(name: str, one, many, texts: list[str], labels: np.ndarray, latency_
             "accuracy": float((np.asarray(preds) == labels).mean())}
 
 
+def dynamic_int8(folder, info):
+    """The old export: dynamic int8 quantisation of the same fp32 graph (activation scales chosen per batch)."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from distilora.inference.classifier import Classifier
+    from distilora.inference.onnx_backend import OnnxEngine
+
+    path = Path(tempfile.mkdtemp()) / "model.dynamic-int8.onnx"
+    quantize_dynamic(str(folder.onnx_dir / "model.onnx"), str(path), weight_type=QuantType.QInt8, per_channel=False)
+    return Classifier(info, OnnxEngine(path), folder.onnx_dir)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
@@ -63,6 +79,7 @@ def main() -> None:
 
     from distilora.inference.classifier import Classifier
     from distilora.inference.export import export_run
+    from distilora.inference.invariance import batch_invariance
     from distilora.runfolder import RunFolder
 
     folder = RunFolder(args.run)
@@ -84,8 +101,9 @@ def main() -> None:
         return [int(r["label"] == positive) for r in pipe(batch, batch_size=32, **kwargs)]
 
     rows = [measure("transformers.pipeline fp32", pipe_one, pipe_many, texts, labels, args.latency_n)]
-    for backend in ("torch", "onnx", "onnx-int8"):
-        clf = Classifier.load(args.run, backend=backend)
+    engines = {backend: Classifier.load(args.run, backend=backend) for backend in ("torch", "onnx", "onnx-int8")}
+    engines["onnx-int8 dynamic (before)"] = dynamic_int8(folder, info)
+    for backend, clf in engines.items():
         idx = clf.labels.index(positive)
 
         def one(text, clf=clf, idx=idx):
@@ -94,7 +112,9 @@ def main() -> None:
         def many(batch, clf=clf, idx=idx):
             return [int(p.label == clf.labels[idx]) for p in clf.predict(batch, batch_size=32)]
 
-        rows.append(measure(f"distilora {backend}", one, many, texts, labels, args.latency_n))
+        row = measure(f"distilora {backend}", one, many, texts, labels, args.latency_n)
+        row["batch_max_prob_diff"] = batch_invariance(clf, texts)["max_abs_prob_diff"]
+        rows.append(row)
     base = rows[0]
     for row in rows:
         row["x_pipeline_b32"] = row["samples_per_s_b32"] / base["samples_per_s_b32"]

@@ -96,8 +96,28 @@ def test_temperature_scaling_lowers_nll_of_overconfident_logits():
 def test_fit_decision_uses_calibrated_probabilities():
     y = np.array([1, 1, 0, 0, 1, 0])
     logits = _logits_for(np.array([0.9, 0.7, 0.6, 0.2, 0.8, 0.1]))
-    temperature, thresholds = fit_decision("binary", logits, y, EvalConfig(tune_threshold="f1", calibrate=False))
-    assert temperature == 1.0 and thresholds == [pytest.approx(0.65)]
+    temperature, thresholds, note = fit_decision("binary", logits, y, EvalConfig(tune_threshold="f1", calibrate=False))
+    assert temperature == 1.0 and thresholds == [pytest.approx(0.65)] and note["why"] == "eval.calibrate is off"
+
+
+def test_a_temperature_is_kept_only_when_it_helps_held_out_validation_texts():
+    from distilora.evaluation.calibration import checked_temperature
+
+    kept_on_calibrated = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 2, 600)
+        true_logit = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.5, 600)
+        sharp = np.stack([np.zeros(600), 4 * true_logit], axis=1)  # 4x overconfident: scaling helps unseen texts
+        t, note = checked_temperature("binary", sharp, y)
+        assert 2.5 < t < 6 and note["kept"] and note["heldout_nll_after"] < note["heldout_nll_before"]
+        calibrated = np.stack([np.zeros(600), true_logit * 2 / 1.5 ** 2], axis=1)  # the true log-odds already
+        t, note = checked_temperature("binary", calibrated, y)
+        kept_on_calibrated += note["kept"]
+        assert note["kept"] or (t == 1.0 and "did not lower" in note["why"])
+    assert kept_on_calibrated <= 2  # mostly left alone (seed 0's split happens to favour T = 0.78)
+    t, note = checked_temperature("binary", sharp[:30], y[:30])  # the demo's 24-40 texts: too few to trust
+    assert t == 1.0 and not note["kept"] and "30 validation texts are too few" in note["why"]
 
 
 def test_error_analysis_helpers():

@@ -156,10 +156,16 @@ def test_example_config_trains_on_a_few_rows_of_its_data(config_path, tmp_path, 
 
     config = load_config(config_path)
     raw = _tiny_raw(config, tmp_path, backbone, prepared, "run")
-    if config.distill.teacher:  # a tiny teacher trained on the same few rows stands in for the example's teacher
+    if config.distill.unlabeled:  # a few training texts stand in for the unlabelled file (a bench script makes it)
+        pool = tmp_path / "unlabeled.txt"
+        texts = _read_cached(raw["data"]["train"], config.data.model_dump_json())[config.data.text_column]
+        pool.write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
+        raw["distill"]["unlabeled"] = str(pool)
+    if config.distill.teacher or config.distill.unlabeled:  # a tiny teacher trained on the same rows stands in
         teacher = _tiny_raw(config, tmp_path, backbone, prepared, "teacher")
         teacher["model"]["method"] = "full"
-        teacher["distill"].update(teacher=None, student_layers="all", aux_column=None, aux_file=None, aux_key=None)
+        teacher["distill"].update(teacher=None, student_layers="all", aux_column=None, aux_file=None, aux_key=None,
+                                  unlabeled=None)
         raw["distill"]["teacher"] = str(train(build_config(teacher)))
     run = train(build_config(raw))
 
@@ -227,7 +233,7 @@ def test_documented_command_parses_and_its_configs_validate(path, command):
         assert (ROOT / argv[1]).is_file(), f"{argv[1]} does not exist"
         return
     name, params = _parse(argv[1:])
-    if name not in ("train", "distill", "sweep"):
+    if name not in ("train", "distill", "sweep", "ship"):
         return
     assert params["config"] is not None and (ROOT / params["config"]).is_file(), params["config"]
     overrides = list(params.get("set_") or [])

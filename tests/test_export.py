@@ -10,6 +10,7 @@ import pytest
 from distilora.errors import ExportError
 from distilora.inference.classifier import Classifier
 from distilora.inference.export import export_run
+from distilora.runfolder import RunFolder
 from runs import make_tiny_run, run_cli, stored_logits, validation_rows
 
 
@@ -127,3 +128,32 @@ def test_exports_of_a_run_the_trainer_wrote(tmp_path):
     rows = [json.loads(line) for line in (run / "predictions" / "test.jsonl").read_text().splitlines()]
     onnx = Classifier.load(run, backend="onnx")
     np.testing.assert_allclose(onnx.predict_logits([r["text"] for r in rows]), [r["logits"] for r in rows], atol=1e-4)
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+def test_every_engine_scores_a_text_the_same_whatever_else_is_in_its_batch(tmp_path, task):
+    from distilora.inference.invariance import FP32_TOLERANCE, INT8_TOLERANCE, batch_invariance
+
+    run = make_tiny_run(tmp_path, method="lora", task=task)
+    report = export_run(run, "onnx-int8")
+    stored = json.loads((run / "onnx" / "export.json").read_text())
+    texts = [r["text"] for r in RunFolder(run).predictions("validation")]
+    for engine, tolerance in (("torch", FP32_TOLERANCE), ("onnx", FP32_TOLERANCE), ("onnx-int8", INT8_TOLERANCE)):
+        found = batch_invariance(Classifier.load(run, backend=engine), texts)
+        assert found["texts"] == len(texts[:32]) and found["decision_changes"] == 0, (engine, found)
+        assert found["max_abs_prob_diff"] <= tolerance, (engine, found)
+    assert report["batch_invariance"]["decision_changes"] == 0  # export measures and stores it per graph
+    assert stored["onnx"]["batch_invariance"]["max_abs_prob_diff"] <= FP32_TOLERANCE
+    assert stored["onnx-int8"]["batch_invariance"]["max_abs_prob_diff"] <= INT8_TOLERANCE
+
+
+def test_static_int8_scores_do_not_move_with_a_long_neighbour(tmp_path):
+    """The audit's case: dynamic int8 gave 'great service' 0.833 alone and 0.855 next to a long text."""
+    from distilora.inference.invariance import LONG_TEXT
+
+    run = make_tiny_run(tmp_path, method="full", task="binary")
+    export_run(run, "onnx-int8")
+    int8 = Classifier.load(run, backend="onnx-int8")
+    alone = int8.predict_proba(["great service"])[0]
+    beside = int8.predict_proba(["great service", LONG_TEXT], batch_size=2)[0]
+    assert np.abs(alone - beside).max() < 1e-5

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
 from distilora.errors import DistiloraError
+
+Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]  # inference.classifier.BACKENDS, spelled here: --help imports no numpy
+ExportFormat = Literal["merged", "onnx", "onnx-int8"]  # inference.export.FORMATS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, evaluate, distil, export and serve compact text classifiers.")
@@ -19,8 +22,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 ConfigArg = Annotated[Optional[Path], typer.Argument(help="YAML config (see `distilora init`); empty = defaults.")]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from distilora import __version__
+
+        typer.echo(f"distilora {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: Annotated[bool, typer.Option("--version", metavar="", callback=_show_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
     """Train, evaluate, distil, export and serve compact text classifiers."""
 
 
@@ -29,7 +41,7 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override con
 
 @app.command()
 def init(path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path("distilora.yaml"),
-         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
+         force: Annotated[bool, typer.Option(metavar="", help="Overwrite an existing file.")] = False) -> None:
     """Write an annotated starter config with every field, its default and what it does."""
     from distilora.config import annotated_yaml
     from distilora.errors import ConfigError
@@ -49,15 +61,26 @@ def _print_metrics(run_dir: Path, split: str) -> None:
     metrics = folder.metrics(split)
     if metrics is None:
         return
+    info = folder.info()
     typer.echo(f"\n{split} ({metrics.get('n', '?')} texts)")
-    typer.echo(classification_report_text(metrics, folder.info().labels))
+    typer.echo(classification_report_text(metrics, info.labels))
+    if split == "validation":
+        typer.secho("note: these figures are on the validation split, which chose the checkpoint, the threshold and "
+                    "the temperature, so they are optimistic; set data.test or data.test_fraction for a held-out "
+                    "figure", err=True, fg=typer.colors.YELLOW)
+    if info.calibration:
+        kept = "kept" if info.calibration["kept"] else "not used"
+        typer.echo(f"temperature {info.temperature:.3g} ({kept}: {info.calibration['why']})")
 
 
 @app.command()
 def train(config: ConfigArg = None, set_: SetOpt = None,
-          resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its last checkpoint.")] = False,
-          overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False,
-          merge: Annotated[bool, typer.Option("--merge", help="Also write merged full weights (RUN/merged).")] = False) -> None:
+          resume: Annotated[bool, typer.Option("--resume", metavar="",
+                                               help="Continue an unfinished run from its last checkpoint.")] = False,
+          overwrite: Annotated[bool, typer.Option("--overwrite", metavar="",
+                                                  help="Replace an existing run folder.")] = False,
+          merge: Annotated[bool, typer.Option("--merge", metavar="",
+                                              help="Also write merged full weights (RUN/merged).")] = False) -> None:
     """Train a classifier from a config; writes a run folder with model, metrics, history and report."""
     from distilora.config import load_config
     from distilora.training.runner import train as run_training
@@ -78,8 +101,9 @@ def distill(config: ConfigArg = None, set_: SetOpt = None,
                                                                  "soft targets (sets distill.teacher).")] = None,
             layers: Annotated[Optional[str], typer.Option(help="Student layers: odd, even, first-K, last-K, uniform-K "
                                                                 "or 0,2,4 (sets distill.student_layers).")] = None,
-            resume: Annotated[bool, typer.Option("--resume", help="Continue an unfinished run.")] = False,
-            overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False) -> None:
+            resume: Annotated[bool, typer.Option("--resume", metavar="", help="Continue an unfinished run.")] = False,
+            overwrite: Annotated[bool, typer.Option("--overwrite", metavar="",
+                                                    help="Replace an existing run folder.")] = False) -> None:
     """Train a smaller student: layers copied from a teacher, soft targets and/or teacher scores in the data."""
     from distilora.config import load_config
     from distilora.training.runner import train as run_training
@@ -145,7 +169,7 @@ def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
             text: Annotated[Optional[str], typer.Argument(help="A text to classify (or use --input).")] = None,
             input_: Annotated[Optional[str], typer.Option("--input", help="File of texts: CSV/TSV/JSONL/Parquet (the run's text column) or .txt (one per line).")] = None,
             output: Annotated[Optional[str], typer.Option("--output", help="Where to write predictions (.csv or .jsonl).")] = None,
-            backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (the ONNX ones need `distilora export`).")] = "torch",
+            backend: Annotated[Backend, typer.Option(help="Engine (the ONNX ones need `distilora export`).")] = "torch",
             batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
             threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: all).")] = None) -> None:
     """Classify one text, or a whole file (streamed in chunks, with progress)."""
@@ -185,10 +209,11 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder.")],
 
 @app.command()
 def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
-           format_: Annotated[str, typer.Option("--format", help="merged, onnx or onnx-int8.")] = "onnx",
+           format_: Annotated[ExportFormat, typer.Option("--format", help="What to write.")] = "onnx",
            check_data: Annotated[Optional[str], typer.Option(help="Labelled file to check accuracy on "
                                                                   "(default: the run's validation predictions).")] = None,
-           max_drop: Annotated[float, typer.Option(help="Refuse when accuracy drops by more points than this.")] = 1.0) -> None:
+           max_drop: Annotated[float, typer.Option(help="Refuse when accuracy drops by more than this many "
+                                                        "percentage points (1.0 = one point).")] = 1.0) -> None:
     """Export for fast inference (merged LoRA, ONNX, int8 ONNX), check it against PyTorch, and time each engine."""
     from distilora.inference.export import export_run
 
@@ -198,6 +223,10 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
                f"max |logit diff| vs PyTorch {result['max_abs_logit_diff']:.2e}, accuracy "
                f"{result['accuracy_export']:.4f} vs PyTorch {result['accuracy_torch']:.4f} "
                f"(against {result['accuracy_against']})")
+    if "batch_invariance" in result:
+        found = result["batch_invariance"]
+        typer.echo(f"batch invariance on {found['texts']} texts: scores move by at most {found['max_abs_prob_diff']:.1e} "
+                   f"between alone and batched, {found['decision_changes']} decisions change")
     if "timings" not in result:
         return
     typer.echo(f"{'engine':<10} {'samples/s @32':>14} {'ms / 1 text':>12}")
@@ -210,7 +239,7 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
 def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
           host: Annotated[str, typer.Option(help="Address to bind; the default keeps the server local.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port.")] = 8000,
-          backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8.")] = "torch",
+          backend: Annotated[Backend, typer.Option(help="Engine (the ONNX ones need `distilora export`).")] = "torch",
           threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model.")] = None,
           micro_batch_ms: Annotated[float, typer.Option(help="Wait this long to batch concurrent requests (0 = off).")] = 5.0,
           max_chars: Annotated[int, typer.Option(help="Longest text accepted.")] = 5_000,
@@ -244,10 +273,11 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
 @app.command()
 def sweep(config: ConfigArg = None, set_: SetOpt = None,
           grid: Annotated[Optional[list[str]], typer.Option("--grid", help="FIELD=V1,V2 (repeat or list several): every combination.")] = None,
-          search: Annotated[Optional[str], typer.Option(help="'optuna' for a Bayesian / random search over --space.")] = None,
+          search: Annotated[Optional[Literal["optuna"]], typer.Option(help="A Bayesian / random search over "
+                                                                          "--space.")] = None,
           space: Annotated[Optional[list[str]], typer.Option("--space", help="FIELD=loguniform:1e-5:1e-2, int:1:16 or choice:4,8,16.")] = None,
           trials: Annotated[int, typer.Option(help="Total trials of an Optuna search.")] = 10,
-          sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe or random.")] = "tpe",
+          sampler: Annotated[Literal["tpe", "random"], typer.Option(help="Optuna sampler.")] = "tpe",
           metric: Annotated[str, typer.Option(help="Metric to rank trials by (accuracy, f1, macro_f1, micro_f1, roc_auc...).")] = "accuracy",
           split: Annotated[str, typer.Option(help="Split the metric is read from (test, else validation).")] = "test",
           out: Annotated[Optional[Path], typer.Option(help="Sweep folder (default sweeps/<config name>).")] = None,
@@ -279,11 +309,13 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run folders to comp
             split: Annotated[str, typer.Option(help="Split whose metrics are compared.")] = "test",
             out: Annotated[Path, typer.Option(help="Where to write comparison.csv/.md/.png.")] = Path("comparison")) -> None:
     """Compare runs: method, parameters, training time and speed, metrics; a table and a bar chart."""
-    from distilora.reporting.compare import COLUMNS, compare_runs, markdown_table, write_comparison
+    from distilora.reporting.compare import COLUMNS, compare_runs, markdown_table, split_warnings, write_comparison
 
     rows = compare_runs(runs, split)
     paths = write_comparison(rows, out)
     typer.echo(markdown_table(rows, COLUMNS))
+    for warning in split_warnings(rows):
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"\nwrote {paths['csv']}, {paths['md']}, {paths['png']}")
 
 
@@ -339,8 +371,25 @@ def _expand_set_args(argv: list[str]) -> list[str]:
     return out
 
 
+def _one_line_warnings() -> None:
+    """distilora's own warnings print as 'warning: ...' lines, like its errors; others keep Python's format."""
+    import warnings
+
+    from distilora.errors import DistiloraWarning
+
+    default = warnings.formatwarning
+
+    def formatted(message, category, filename, lineno, line=None):  # noqa: ANN001 - warnings' own signature
+        if issubclass(category, DistiloraWarning):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = formatted
+
+
 def main() -> None:
     """Entry point: run the app and turn user errors into one line on stderr with exit code 2."""
+    _one_line_warnings()
     try:
         app(args=_expand_set_args(sys.argv[1:]))
     except DistiloraError as err:

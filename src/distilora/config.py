@@ -98,7 +98,7 @@ class EvalConfig(_Section):
 
 class DistillConfig(_Section):
     teacher: str | None = Field(None, description="Teacher run folder for soft targets; empty = no soft-target distillation.")
-    teacher_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field("auto", description="Engine that scores texts for soft targets; auto = the teacher's exported fp32 ONNX graph when present, else torch.")
+    teacher_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field("auto", description="Engine that scores texts for soft targets; auto = the teacher's exported fp32 ONNX graph when present, else torch; torch-bf16 is about 2x faster on CPUs with bf16.")
     unlabeled: Union[str, list[str], None] = Field(None, description="Unlabelled texts (one or more files, same formats and text columns as data.train, or .txt one per line) that train on the teacher's soft targets only.")
     unlabeled_size: int | None = Field(None, gt=0, description="Use at most this many unlabelled texts (seeded sample); empty = all.")
     alpha: float = Field(0.5, ge=0, le=1, description="Weight of the hard-label loss; 1 - alpha goes to the KD loss.")
@@ -222,7 +222,17 @@ def build_config(raw: dict[str, Any], overrides: list[str] | None = None, source
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+        raise ConfigError(_format_validation_error(err, _blamed_source(err, overrides or [], source))) from None
+
+
+def _blamed_source(err: ValidationError, overrides: list[str], source: str) -> str:
+    """The override that set the field at fault ('--set train.lr=abc'), else the config file."""
+    where = ".".join(str(part) for part in err.errors()[0]["loc"])
+    for pair in reversed(overrides):
+        key = pair.partition("=")[0].strip()
+        if where == key or where.startswith(key + "."):
+            return f"--set {pair}"
+    return source
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

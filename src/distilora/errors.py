@@ -24,3 +24,7 @@ class RunFolderError(DistiloraError):
 
 class ExportError(DistiloraError):
     """An export failed its self-check or cannot be produced for this model."""
+
+
+class DistiloraWarning(UserWarning):
+    """Something that works but is probably not what the user meant; the CLI prints it as one 'warning:' line."""

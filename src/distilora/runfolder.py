@@ -55,6 +55,7 @@ class RunInfo(BaseModel):
     text_pair: bool = False
     thresholds: list[float] | None = None  # binary: [t] for the positive class; multilabel: one per label
     temperature: float = 1.0  # temperature scaling fitted on validation (1.0 = none)
+    calibration: dict[str, Any] | None = None  # why that temperature: kept only if it lowered held-out validation NLL
     aux_names: list[str] | None = None  # auxiliary score targets from multi-target distillation
     student_layers: list[int] | None = None
     trainable_params: int | None = None

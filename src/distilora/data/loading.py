@@ -293,11 +293,13 @@ def _build_label_space(cfg: DataConfig, table: "pandas.DataFrame", mode: LabelMo
         names = configured
     else:
         column = str(cfg.label_column)
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for row, value in enumerate(table[column].tolist(), start=1):
-            seen.update(_cell_names(value, cfg.label_separator, source, row, column) if mode == "multi"
-                        else [name for name in [_cell_name(value)] if name is not None])
-        names = _sorted_names(seen)
+            for name in (_cell_names(value, cfg.label_separator, source, row, column) if mode == "multi"
+                         else [name for name in [_cell_name(value)] if name is not None]):
+                seen.setdefault(name, row)
+        _warn_joined_labels(seen, cfg, source, column)
+        names = _sorted_names(set(seen))
     if mode == "multi":
         task = "multilabel"
     elif cfg.task != "auto":
@@ -308,6 +310,27 @@ def _build_label_space(cfg: DataConfig, table: "pandas.DataFrame", mode: LabelMo
     else:
         task = "binary" if len(names) == 2 else "multiclass"
     return LabelSpace(tuple(names), task)
+
+
+LIKELY_SEPARATORS = ("|", ";", ",")
+
+
+def _warn_joined_labels(first_rows: dict[str, int], cfg: DataConfig, source: str, column: str) -> None:
+    """Say so when class names hold a separator other than data.label_separator ('a|b' read with ','): that is
+    usually several labels in one cell, which would otherwise become one made-up class without a word."""
+    import warnings
+
+    from distilora.errors import DistiloraWarning
+
+    joined = {name: row for name, row in first_rows.items()
+              if any(sep in name and sep != cfg.label_separator for sep in LIKELY_SEPARATORS)}
+    if not joined:
+        return
+    shown = ", ".join(f"{name!r} (row {row})" for name, row in sorted(joined.items(), key=lambda kv: kv[1])[:3])
+    setting = f"data.label_separator is {cfg.label_separator!r}" if cfg.label_separator else "data.label_separator is empty"
+    warnings.warn(DistiloraWarning(f"{source}: column {column!r}: {len(joined)} label(s) look like several labels "
+                                   f"joined, e.g. {shown}, but {setting}; set data.label_separator to the character "
+                                   f"between labels, or ignore this if those are real class names"), stacklevel=2)
 
 
 def _index_name(name: str, space: LabelSpace, source: str, row: int, column: str) -> str:

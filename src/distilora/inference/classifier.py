@@ -18,7 +18,7 @@ from distilora.errors import RunFolderError
 from distilora.evaluation.metrics import decide, probabilities
 from distilora.runfolder import RunFolder, RunInfo
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 
@@ -53,15 +53,16 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", threads: int | None = None) -> "Classifier":
-        """Load a run folder. backend: 'torch', 'onnx' or 'onnx-int8' (the latter two need `distilora export`)."""
+        """Load a run folder. backend: 'torch', 'torch-bf16' (bf16 autocast), 'onnx' or 'onnx-int8' (the ONNX ones
+        need `distilora export`)."""
         folder = RunFolder(path)
         info = folder.info()
         if backend not in BACKENDS:
             raise RunFolderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
-        if backend == "torch":
+        if backend in ("torch", "torch-bf16"):
             from distilora.inference.torch_backend import TorchEngine
 
-            return cls(info, TorchEngine.from_run(folder.path, threads), folder.model_dir)
+            return cls(info, TorchEngine.from_run(folder.path, threads, bf16=backend == "torch-bf16"), folder.model_dir)
         from distilora.inference.onnx_backend import OnnxEngine
 
         model_file = folder.onnx_dir / ONNX_FILES[backend]

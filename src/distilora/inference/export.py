@@ -1,7 +1,8 @@
-"""Export a run for fast inference: merged weights, ONNX (fp32) and dynamic int8 ONNX.
+"""Export a run for fast inference: merged weights, ONNX (fp32) and static int8 ONNX.
 
 Every export checks the files it wrote against the PyTorch model (largest logit difference, accuracy on labelled
-texts) and refuses, leaving nothing behind, when they drift past the bounds. ONNX exports also time each engine
+texts, and that a text's scores do not depend on its batch) and refuses, leaving nothing behind, when they drift
+past the bounds. ONNX exports also time each engine
 here, since which one is fastest depends on the CPU and the batch size.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from distilora.errors import ExportError
 from distilora.inference.classifier import ONNX_FILES, Classifier
+from distilora.inference.invariance import FP32_TOLERANCE, INT8_TOLERANCE, batch_invariance
 from distilora.runfolder import RunFolder, RunInfo, replace_dir_atomic, staging_dir, write_json_atomic
 
 FORMATS = ("merged", "onnx", "onnx-int8")
@@ -74,7 +76,14 @@ def compare(info: RunInfo, checks: CheckSet, reference: np.ndarray, exported: np
 
 
 def enforce_bounds(fmt: str, report: dict[str, Any], max_logit_diff: float, max_drop: float) -> None:
-    """Refuse an export whose logits drift (fp32 formats) or whose accuracy drops past the bounds."""
+    """Refuse an export whose logits drift (fp32 formats), whose scores move with the batch, or whose accuracy drops
+    past the bounds."""
+    invariance = report.get("batch_invariance")
+    tolerance = INT8_TOLERANCE if fmt == "onnx-int8" else FP32_TOLERANCE
+    if invariance and (invariance["max_abs_prob_diff"] > tolerance or invariance["decision_changes"]):
+        raise ExportError(f"{fmt} export: a text's scores change with the other texts in its batch (by up to "
+                          f"{invariance['max_abs_prob_diff']:.1e}, bound {tolerance:.0e}; {invariance['decision_changes']} "
+                          f"decisions changed); export refused")
     if fmt in FP32_FORMATS and report["max_abs_logit_diff"] > max_logit_diff:
         raise ExportError(f"{fmt} export: logits differ from PyTorch by {report['max_abs_logit_diff']:.2e} on "
                           f"{report['checked_on']} (bound {max_logit_diff:.0e}); export refused")
@@ -154,7 +163,7 @@ def _export_onnx(folder: RunFolder, info: RunInfo, checks: CheckSet, fmt: str, m
             enforce_bounds("onnx", reports["onnx"], max_logit_diff, max_drop)
         if fmt == "onnx-int8":
             int8 = staging / ONNX_FILES["onnx-int8"]
-            _quantize_int8(fp32, int8)
+            _quantize_int8(fp32, int8, calibration_batches(reference, checks.texts, checks.pairs))
             reports["onnx-int8"] = _check_onnx(info, checks, reference_logits, int8, staging, "onnx-int8")
             enforce_bounds("onnx-int8", reports["onnx-int8"], max_logit_diff, max_drop)
         engines = {"torch": reference} | {name: Classifier(info, OnnxEngine(staging / file), staging)
@@ -177,7 +186,8 @@ def _check_onnx(info: RunInfo, checks: CheckSet, reference_logits: np.ndarray, m
 
     exported = Classifier(info, OnnxEngine(model_file), tokenizer_dir)
     return {"format": fmt, "file": model_file.name, "size_mb": round(model_file.stat().st_size / 2**20, 2),
-            **compare(info, checks, reference_logits, exported.predict_logits(checks.texts, checks.pairs))}
+            **compare(info, checks, reference_logits, exported.predict_logits(checks.texts, checks.pairs)),
+            "batch_invariance": batch_invariance(exported, checks.texts)}
 
 
 def _onnx_export(model, path: Path, inputs: list[str]) -> None:
@@ -201,16 +211,41 @@ def _onnx_export(model, path: Path, inputs: list[str]) -> None:
                           dynamic_axes=axes, opset_version=17, dynamo=False)
 
 
-def _quantize_int8(fp32: Path, int8: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def _quantize_int8(fp32: Path, int8: Path, calibration: list[dict[str, np.ndarray]]) -> None:
+    """Static int8: weights per channel, and every activation scale fixed once from calibration batches of the run's
+    validation texts. Dynamic quantisation picks activation scales per batch, so a text's score moved with the other
+    texts in its batch; with fixed scales it cannot."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.items, None)
 
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime logs a generic "run pre-processing first" hint at WARNING
     try:
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=False)
+        quantize_static(str(fp32), str(int8), Batches(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
     finally:
         root.setLevel(level)
+
+
+def calibration_batches(classifier: Classifier, texts: list[str], pairs: list[str] | None,
+                        batch_size: int = 16) -> list[dict[str, np.ndarray]]:
+    """The check texts as the padded int64 batches the ONNX graph takes (its own input names only)."""
+    from distilora.data.batching import inference_batches, pad_batch
+    from distilora.data.tokenize import encode
+
+    encoded = encode(classifier.tokenizer, texts, pairs, classifier.info.max_length)
+    names = set(classifier.engine.inputs)
+    return [{k: v for k, v in pad_batch(encoded, idx, classifier.pad_id).items() if k in names}
+            for idx in inference_batches(encoded.lengths, batch_size)]
 
 
 def time_engine(classifier: Classifier, texts: list[str], rounds: int = 3, singles: int = 20) -> dict[str, float]:

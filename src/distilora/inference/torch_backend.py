@@ -20,26 +20,31 @@ def model_inputs(model: "torch.nn.Module") -> list[str]:
 
 
 class TorchEngine:
-    """Logits from a PyTorch model in inference mode; feeds only the inputs its forward accepts."""
+    """Logits from a PyTorch model in inference mode; feeds only the inputs its forward accepts.
 
-    def __init__(self, model: "torch.nn.Module", threads: int | None = None):
+    ``bf16`` runs the matrix products in bfloat16 under CPU autocast (weights stay fp32): about twice the speed on
+    CPUs with AVX512-BF16 or AMX, at bf16's three significant digits.
+    """
+
+    def __init__(self, model: "torch.nn.Module", threads: int | None = None, bf16: bool = False):
         import torch
 
         if threads:
             torch.set_num_threads(threads)
         self.model = model.eval()
         self.inputs = model_inputs(model)
+        self.bf16 = bf16
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, threads: int | None = None) -> "TorchEngine":
+    def from_run(cls, run_dir: str | Path, threads: int | None = None, bf16: bool = False) -> "TorchEngine":
         from distilora.modeling.loading import load_run_model
 
         model, _ = load_run_model(run_dir, merge=True)
-        return cls(model, threads)
+        return cls(model, threads, bf16)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             inputs = {name: torch.from_numpy(batch[name]) for name in self.inputs}
             return self.model(**inputs).logits.float().numpy()

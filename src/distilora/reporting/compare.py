@@ -29,6 +29,20 @@ def compare_runs(run_dirs: list[str | Path], split: str = "test") -> list[dict[s
     return rows
 
 
+def split_warnings(rows: list[dict[str, Any]]) -> list[str]:
+    """What a reader of the table must know: runs measured on different splits, or on the split that chose them."""
+    warnings = []
+    splits = {row["split"] for row in rows}
+    if len(splits) > 1:
+        by_split = "; ".join(f"{s}: {', '.join(r['run'] for r in rows if r['split'] == s)}" for s in sorted(splits))
+        warnings.append(f"these runs are measured on different splits ({by_split}), so their metrics do not compare; "
+                        f"evaluate them on one file with `distilora eval RUN --data FILE` and compare --split eval-<stem>")
+    if "validation" in splits:
+        warnings.append("validation figures are optimistic: that split chose each run's checkpoint, threshold and "
+                        "temperature")
+    return warnings
+
+
 def markdown_table(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):
@@ -50,7 +64,8 @@ def write_comparison(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Pat
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out_dir / "comparison.csv", buffer.getvalue())
-    atomic_write_text(out_dir / "comparison.md", markdown_table(rows, COLUMNS) + "\n")
+    notes = "".join(f"\n> warning: {w}\n" for w in split_warnings(rows))
+    atomic_write_text(out_dir / "comparison.md", markdown_table(rows, COLUMNS) + "\n" + notes)
 
     import matplotlib
 

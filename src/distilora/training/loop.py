@@ -232,11 +232,6 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
                 val.labels.astype(np.float32 if multilabel else np.int64)), multilabel=multilabel, cfg=tc).item()
         metrics = evaluate_logits(task, logits, val.labels, label_names)
         metrics["loss"] = val_loss
-        if metric not in metrics:
-            from distilora.errors import ConfigError
-
-            raise ConfigError(f"train.metric: '{metric}' is not a validation metric here; choose one of "
-                              f"{sorted(k for k, v in metrics.items() if isinstance(v, float))}")
         record = {"step": progress["step"], "epoch": round(progress["step"] / steps_per_epoch, 4),
                   "train_loss": progress["loss_sum"] / max(1, progress["loss_count"]),
                   "lr": scheduler.get_last_lr()[0], "seconds": round(progress["train_seconds"], 3),

@@ -135,16 +135,6 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
     return built
 
 
-def _check_teacher(cfg: RunConfig, space: "LabelSpace") -> None:
-    """Soft targets must speak this task's labels, in the same order."""
-    if not cfg.distill.teacher:
-        return
-    info = RunFolder(cfg.distill.teacher).info()
-    if info.labels != list(space.names) or info.task != space.task:
-        raise ConfigError(f"distill.teacher: {cfg.distill.teacher} predicts {info.task} labels {info.labels}, this "
-                          f"task has {space.task} labels {list(space.names)}; train a teacher on the same labels")
-
-
 def _training_set(cfg: RunConfig, splits: "DataSplits", encoded_train: Any, tokenizer: Any) -> "TrainSet":
     """Gold labels, plus teacher soft targets (alpha < 1) for the training texts and any unlabelled texts, which
     join the training set with a mask that keeps them out of the hard-label loss."""
@@ -197,6 +187,12 @@ def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path)
 
     folder = RunFolder(partial)
     classifier = module.classifier
+    if cfg.model.method == "lora" and built.student_layers is None:
+        # record what the adapter sits on by a name that means the same on another machine (a named backbone's hub
+        # id), not this machine's path into a venv; distilora resolves that name to its local copy again
+        from distilora.modeling.backbone import portable_backbone_name
+
+        classifier.peft_config["default"].base_model_name_or_path = portable_backbone_name(cfg.model.backbone)
     with quiet_transformers():
         classifier.save_pretrained(folder.model_dir, safe_serialization=True)
         AutoTokenizer.from_pretrained(built.backbone_path).save_pretrained(folder.model_dir)
@@ -222,6 +218,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
     from distilora.training.losses import class_weights
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
+    from distilora.training.preflight import check_run, check_tokenizer
 
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
     partial = partial_path(final)
@@ -230,14 +227,14 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     _check_folder(config, final, partial, resume=resume, overwrite=overwrite)
-    if config.distill.unlabeled and not (config.distill.teacher and config.distill.alpha < 1):
-        raise ConfigError("distill.unlabeled: unlabelled texts learn from soft targets only; set distill.teacher "
-                          "and distill.alpha below 1, or leave distill.unlabeled empty")
     # bad data, a bad backbone or a bad layer spec fail here, before anything is written
     splits = load_splits(config.data, config.distill)
     space = splits.label_space
-    _check_teacher(config, space)
+    check_run(config, splits)
     built = build_run_model(config, space)
+    tokenizer_dir = built.backbone_path  # a student keeps its own tokenizer; soft targets are per text
+    tokenizer = load_fast_tokenizer(tokenizer_dir)
+    check_tokenizer(tokenizer, tokenizer_dir, splits.train.texts)
     if main:
         if partial.exists() and not resume:
             shutil.rmtree(partial)
@@ -250,8 +247,6 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         accelerator.print(f"method {config.model.method}: trainable params {built.trainable_params:,} || all params "
                           f"{built.total_params:,} || trainable% {100 * built.trainable_params / built.total_params:.2f}")
 
-    tokenizer_dir = built.backbone_path  # a student keeps its own tokenizer; soft targets are per text
-    tokenizer = load_fast_tokenizer(tokenizer_dir)
     pad_id = pad_token_id(Path(tokenizer_dir), tokenizer)
     max_length = config.data.max_length
     encoded = {name: _encode(tokenizer, split, max_length) for name, split in
@@ -277,7 +272,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
             load_trainable_state(module, best)
         logits = {name: predict_logits(module, enc, config.eval.batch_size, pad_id, progress=f"evaluate {name}")
                   for name, enc in encoded.items() if enc is not None and name != "train"}
-        temperature, thresholds = fit_decision(space.task, logits["validation"], splits.validation.labels, config.eval)
+        temperature, thresholds, calibration = fit_decision(space.task, logits["validation"], splits.validation.labels,
+                                                            config.eval)
         for name, split_logits in logits.items():
             split = getattr(splits, name)
             metrics = evaluate_logits(space.task, split_logits, split.labels, list(space.names), temperature, thresholds)
@@ -288,7 +284,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         info = RunInfo(task=space.task, labels=list(space.names), method=config.model.method,
                        backbone=config.model.backbone,
                        max_length=max_length, text_pair=splits.train.pairs is not None, thresholds=thresholds,
-                       temperature=temperature, aux_names=splits.aux_names, student_layers=built.student_layers,
+                       temperature=temperature, calibration=calibration, aux_names=splits.aux_names,
+                       student_layers=built.student_layers,
                        trainable_params=built.trainable_params, total_params=built.total_params,
                        train_seconds=round(result.train_seconds, 2),
                        train_samples_per_second=round(result.samples_per_second, 2), best_step=result.best_step,
