@@ -14,6 +14,7 @@ from distilora.errors import RunFolderError
 from distilora.evaluation.metrics import probabilities
 from distilora.inference.classifier import Classifier
 from distilora.inference.export import export_run
+from distilora.runfolder import RunFolder
 from distilora.modeling.loading import load_run_model
 from runs import logits_of, make_tiny_run, run_cli, stored_logits
 
@@ -128,10 +129,19 @@ def test_missing_export_and_unknown_backend_say_what_to_do(tmp_path):
     for backend in ("onnx", "onnx-int8"):
         with pytest.raises(RunFolderError, match=f"not exported yet; run `distilora export .* --format {backend}`"):
             Classifier.load(run, backend=backend)
-    with pytest.raises(RunFolderError, match="not one of torch, onnx, onnx-int8"):
+    with pytest.raises(RunFolderError, match="not one of torch, torch-bf16, onnx, onnx-int8"):
         Classifier.load(run, backend="tensorrt")
     with pytest.raises(RunFolderError, match="run folder not found"):
         Classifier.load(tmp_path / "nowhere")
+
+
+def test_the_bf16_engine_keeps_the_decisions_of_fp32(tmp_path):
+    run = make_tiny_run(tmp_path, method="lora")
+    texts = [r["text"] for r in RunFolder(run).predictions("validation")]
+    fp32, bf16 = Classifier.load(run), Classifier.load(run, backend="torch-bf16")
+    assert bf16.engine.bf16 and not fp32.engine.bf16
+    assert np.abs(bf16.predict_logits(texts) - fp32.predict_logits(texts)).max() < 0.05  # bf16: ~3 digits
+    assert [p.label for p in bf16.predict(texts)] == [p.label for p in fp32.predict(texts)]
 
 
 def test_predict_command_for_one_text_and_for_a_file(tmp_path, monkeypatch, capsys):

@@ -17,6 +17,13 @@ UNKNOWN_SHARE_LIMIT = 0.5  # more unknown tokens than this in the training texts
 PROBE_TEXTS = 256
 
 
+def check_config(cfg: RunConfig) -> None:
+    """Combinations that cannot work whatever the data, checked before any file is read."""
+    if cfg.distill.unlabeled and not (cfg.distill.teacher and cfg.distill.alpha < 1):
+        raise ConfigError("distill.unlabeled: unlabelled texts learn from soft targets only; set distill.teacher "
+                          "and distill.alpha below 1, or leave distill.unlabeled empty")
+
+
 def check_run(cfg: RunConfig, splits: "DataSplits") -> None:
     """Every config choice that depends on the task or the data, checked against them."""
     _check_distill(cfg, splits)
@@ -28,9 +35,6 @@ def check_run(cfg: RunConfig, splits: "DataSplits") -> None:
 
 
 def _check_distill(cfg: RunConfig, splits: "DataSplits") -> None:
-    if cfg.distill.unlabeled and not (cfg.distill.teacher and cfg.distill.alpha < 1):
-        raise ConfigError("distill.unlabeled: unlabelled texts learn from soft targets only; set distill.teacher "
-                          "and distill.alpha below 1, or leave distill.unlabeled empty")
     if not cfg.distill.teacher:
         return
     space = splits.label_space

@@ -218,7 +218,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
     from distilora.training.losses import class_weights
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
-    from distilora.training.preflight import check_run, check_tokenizer
+    from distilora.training.preflight import check_config, check_run, check_tokenizer
 
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
     partial = partial_path(final)
@@ -228,6 +228,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         torch.set_num_threads(config.train.threads)
     _check_folder(config, final, partial, resume=resume, overwrite=overwrite)
     # bad data, a bad backbone or a bad layer spec fail here, before anything is written
+    check_config(config)
     splits = load_splits(config.data, config.distill)
     space = splits.label_space
     check_run(config, splits)
