@@ -271,6 +271,38 @@ def test_serve_on_a_busy_port_fails_before_loading_the_model(run):
     assert "Traceback" not in out.stderr
 
 
+def test_metrics_count_a_known_number_of_requests_and_every_response_has_a_request_id(run):
+    with TestClient(create_app(run, limits=LIMITS)) as c:
+        ids = set()
+        for i in range(7):
+            response = c.post("/v1/predict", json={"text": TEXTS[i % 5]})
+            assert response.status_code == 200
+            ids.add(response.headers["x-request-id"])
+        for _ in range(2):
+            assert c.post("/v1/predict", json={"text": "x" * 41}).status_code == 422
+        assert c.post("/v1/predict", json={"text": "ok"}, headers={"x-request-id": "trace-42"}).headers[
+            "x-request-id"] == "trace-42"  # a caller's id is kept, so logs on both sides line up
+        metrics = c.get("/metrics").text
+    assert len(ids) == 7
+    assert 'distilora_requests_total{path="/v1/predict",status="200"} 8.0' in metrics
+    assert 'distilora_requests_total{path="/v1/predict",status="422"} 2.0' in metrics
+    assert 'distilora_errors_total{kind="invalid"} 2.0' in metrics
+    assert 'distilora_batch_texts_count 8.0' in metrics and "distilora_request_seconds_bucket" in metrics
+    assert "distilora_queue_depth" in metrics
+
+
+def test_a_token_is_required_when_set_but_probes_stay_open(run):
+    token = "s3cret-token-of-length"
+    with TestClient(create_app(run, limits=LIMITS, token=token)) as c:
+        assert c.get("/healthz").status_code == 200 and c.get("/readyz").json()["status"] == "ready"
+        refused = c.post("/v1/predict", json={"text": "good"})
+        assert refused.status_code == 401 and "bearer token" in refused.json()["detail"]
+        assert c.post("/v1/predict", json={"text": "good"}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/metrics").status_code == 401
+        ok = c.post("/v1/predict", json={"text": "good"}, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+
+
 def test_a_real_uvicorn_server_over_http(run):
     with live_server(create_app(run, limits=LIMITS)) as url, httpx.Client(base_url=url, timeout=10) as c:
         assert c.get("/healthz").json() == {"status": "ok"}

@@ -248,8 +248,12 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
           max_file_rows: Annotated[int, typer.Option(help="Most rows in an uploaded file.")] = 2_000,
           allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Host header to answer "
                                 "(repeatable); default: the bound address, plus the loopback names for a local "
-                                "server, which blocks DNS-rebinding pages.")] = None) -> None:
-    """Serve the REST API (/v1/predict, /v1/predict-file, /v1/model, /healthz, /docs) and the web page at /."""
+                                "server, which blocks DNS-rebinding pages.")] = None,
+          token_file: Annotated[Optional[Path], typer.Option(help="File holding a bearer token that every request "
+                                                             "but /healthz and /readyz must send.")] = None) -> None:
+    """Serve the REST API (/v1/predict, /v1/predict-file, /v1/model, /healthz, /readyz, /metrics, /docs) and the web
+    page at /; one JSON access-log line per request on stderr."""
+    import logging
     import socket
 
     import uvicorn
@@ -263,11 +267,27 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
     except OSError as err:
         raise ConfigError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); pick another --port "
                           f"or stop what is using it") from None
+    token = _read_token(token_file) if token_file else None
     limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes, max_file_rows=max_file_rows)
     api = create_app(run, backend=backend, threads=threads, limits=limits, micro_batch_ms=micro_batch_ms,
-                     allowed_hosts=allowed_host or allowed_hosts_for(host))
+                     allowed_hosts=allowed_host or allowed_hosts_for(host), token=token)
+    access = logging.getLogger("distilora.access")
+    access.addHandler(logging.StreamHandler())
+    access.setLevel(logging.INFO)
     typer.echo(f"serving {run} on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+def _read_token(path: Path) -> str:
+    from distilora.errors import ConfigError
+
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--token-file {path}: cannot read it ({err}); give a text file holding the token") from None
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise ConfigError(f"--token-file {path}: the token must be one word of at least 16 characters")
+    return token
 
 
 @app.command()

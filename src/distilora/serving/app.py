@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import (AfterValidator, BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, create_model,
                       model_validator)
@@ -25,6 +25,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from distilora.inference.classifier import Classifier
 from distilora.runfolder import RunFolder
 from distilora.serving.batcher import MicroBatcher
+from distilora.serving.observability import Observability, ServerMetrics
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,17 @@ def allowed_hosts_for(host: str) -> list[str]:
 
 
 def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | None = None, limits: Limits = Limits(),
-               micro_batch_ms: float = 5.0, allowed_hosts: list[str] | None = None) -> FastAPI:
+               micro_batch_ms: float = 5.0, allowed_hosts: list[str] | None = None, token: str | None = None) -> FastAPI:
     """The app for one run folder (model loaded once, at creation). ``allowed_hosts`` are the Host headers it
-    answers (default: the loopback names plus 'testserver' for in-process clients)."""
+    answers (default: the loopback names plus 'testserver' for in-process clients); with ``token`` every request
+    but the health probes needs ``Authorization: Bearer <token>``."""
     folder = RunFolder(run_dir)
     classifier = Classifier.load(folder.path, backend=backend, threads=threads)
     info = classifier.info
     name = folder.path.resolve().name
-    batcher = MicroBatcher(classifier.predict_proba, micro_batch_ms, limits.max_texts * 4)
+    metrics = ServerMetrics()
+    batcher = MicroBatcher(classifier.predict_proba, micro_batch_ms, limits.max_texts * 4, metrics.observe_batch)
+    state = {"ready": True}
 
     text_field = Field(None, description="One text to classify.")
     texts_field = Field(None, min_length=1, max_length=limits.max_texts,
@@ -175,6 +179,7 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
+        state["ready"] = False  # shutting down: a load balancer stops sending before the last requests finish
         await batcher.close()
 
     app = FastAPI(title="distilora", version="1", lifespan=lifespan, docs_url=None,
@@ -183,6 +188,7 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(TrustedHostMiddleware,
                        allowed_hosts=allowed_hosts or [*allowed_hosts_for("127.0.0.1"), "testserver"])
+    app.add_middleware(Observability, metrics=metrics, token=token)  # outermost: sees refused requests too
     _mount_docs(app)
     upload_texts = TypeAdapter(list[text_type])
 
@@ -214,7 +220,21 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"model": ErrorBody, "description": "Shutting down"}})
+    def readyz() -> JSONResponse:
+        """Ready: the model is loaded and the server is not shutting down."""
+        if not state["ready"]:
+            return JSONResponse(status_code=503, content={"detail": "shutting down"})
+        return JSONResponse({"status": "ready", "model": name, "backend": backend})
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     page = (files("distilora") / "serving" / "static" / "index.html").read_text(encoding="utf-8")
 

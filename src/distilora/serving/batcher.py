@@ -13,8 +13,10 @@ class MicroBatcher:
     ``predict`` runs in a worker thread so the event loop keeps accepting requests meanwhile.
     """
 
-    def __init__(self, predict: Callable[[list[str]], np.ndarray], wait_ms: float, max_texts: int):
+    def __init__(self, predict: Callable[[list[str]], np.ndarray], wait_ms: float, max_texts: int,
+                 observe: Callable[[int, int], None] | None = None):
         self.predict = predict
+        self.observe = observe or (lambda texts, waiting: None)  # (texts in this model call, requests still queued)
         self.wait = wait_ms / 1000
         self.max_texts = max_texts
         self.queue: asyncio.Queue[tuple[list[str], asyncio.Future]] = asyncio.Queue()
@@ -22,6 +24,7 @@ class MicroBatcher:
 
     async def __call__(self, texts: list[str]) -> np.ndarray:
         if self.wait <= 0:
+            self.observe(len(texts), 0)
             return await asyncio.to_thread(self.predict, texts)
         if self.worker is None or self.worker.done():
             self.worker = asyncio.create_task(self._run())
@@ -45,6 +48,7 @@ class MicroBatcher:
                 jobs.append(job)
                 size += len(job[0])
             texts = [t for job_texts, _ in jobs for t in job_texts]
+            self.observe(len(texts), self.queue.qsize())
             try:
                 probs = await asyncio.to_thread(self.predict, texts)
             except Exception:  # one request's texts must not fail the others': retry each request on its own
