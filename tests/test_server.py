@@ -260,6 +260,43 @@ def test_api_docs_are_served_from_the_packaged_swagger_ui(client):
     assert client.get("/docs-assets/swagger-ui.css").status_code == 200
 
 
+def test_sigterm_lets_every_request_in_flight_finish(run, tmp_path):
+    port = free_port()
+    token = tmp_path / "token"
+    token.write_text("a-long-enough-token-1234\n")
+    server = subprocess.Popen([sys.executable, "-m", "distilora.cli", "serve", str(run), "--port", str(port),
+                               "--micro-batch-ms", "400", "--token-file", str(token)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.3)
+
+        async def in_flight() -> list[httpx.Response]:
+            headers = {"Authorization": "Bearer a-long-enough-token-1234"}
+            async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as c:
+                sent = [asyncio.create_task(c.post("/v1/predict", json={"text": TEXTS[i % 5]})) for i in range(12)]
+                await asyncio.sleep(0.15)  # all 12 are inside the 400 ms batching window now
+                server.send_signal(signal.SIGTERM)
+                return await asyncio.gather(*sent)
+
+        responses = asyncio.run(in_flight())
+        assert [r.status_code for r in responses] == [200] * 12
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has drained
+    finally:
+        if server.poll() is None:
+            server.kill()
+    log = server.stdout.read()
+    assert log.count('"path": "/v1/predict", "status": 200') == 12  # one JSON access line per request
+
+
 def test_serve_on_a_busy_port_fails_before_loading_the_model(run):
     import socket
 
