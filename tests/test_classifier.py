@@ -144,6 +144,50 @@ def test_the_bf16_engine_keeps_the_decisions_of_fp32(tmp_path):
     assert [p.label for p in bf16.predict(texts)] == [p.label for p in fp32.predict(texts)]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_file_prediction_keeps_the_input_columns_and_names_its_own(tmp_path, suffix):
+    import pandas as pd
+
+    from distilora.config import DataConfig
+    from distilora.inference.predict_file import predict_file
+
+    run = make_tiny_run(tmp_path)
+    clf = Classifier.load(run)
+    frame = pd.DataFrame({"id": [f"c{i}" for i in range(len(TEXTS) * 3)], "comment": TEXTS * 3,
+                          "label": ["gold"] * (len(TEXTS) * 3)})
+    source = tmp_path / f"in{suffix}"
+    {".csv": lambda: frame.to_csv(source, index=False), ".parquet": lambda: frame.to_parquet(source),
+     ".jsonl": lambda: frame.to_json(source, orient="records", lines=True)}[suffix]()
+    out = tmp_path / f"out{suffix}"
+    count = predict_file(clf, str(source), str(out), DataConfig(text_column="comment"), chunk=4, progress=False)
+    back = {".csv": pd.read_csv, ".parquet": pd.read_parquet,
+            ".jsonl": lambda p: pd.read_json(p, lines=True)}[suffix](out)
+    assert count == len(frame) and list(back.columns) == ["id", "comment", "label", "pred_label", "score_negative",
+                                                          "score_positive"]
+    assert back["id"].tolist() == frame["id"].tolist() and (back["label"] == "gold").all()  # ids and gold kept as is
+    expected = clf.predict(frame["comment"].tolist())
+    assert back["pred_label"].tolist() == [p.label for p in expected]
+    np.testing.assert_allclose(back["score_positive"], [p.scores["positive"] for p in expected], atol=1e-6)
+
+
+def test_file_prediction_to_stdout_and_errors_naming_the_row_of_the_whole_file(tmp_path, monkeypatch, capsys):
+    run = make_tiny_run(tmp_path)
+    source = tmp_path / "in.csv"
+    source.write_text("text\n" + "\n".join(f'"{t}"' for t in TEXTS) + "\n")
+    code, out, err = run_cli(monkeypatch, capsys, "predict", str(run), "--input", str(source), "--output", "-")
+    assert code == 0 and [json.loads(line)["text"] for line in out.splitlines()] == TEXTS, err
+    assert f"wrote {len(TEXTS)} predictions to stdout" in err
+    from distilora.config import DataConfig
+    from distilora.errors import DataError
+    from distilora.inference.predict_file import predict_file
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text\n" + "\n".join(f'"{t}"' for t in TEXTS * 3) + '\n""\n')
+    with pytest.raises(DataError, match=r"bad.csv: row 16, column 'text': the text is empty"):
+        predict_file(Classifier.load(run), str(bad), str(tmp_path / "o.csv"), DataConfig(), chunk=4, progress=False)
+    assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob(".o.csv.*"))
+
+
 def test_predict_command_for_one_text_and_for_a_file(tmp_path, monkeypatch, capsys):
     run = make_tiny_run(tmp_path)
     expected = Classifier.load(run).predict(TEXTS)
@@ -155,7 +199,7 @@ def test_predict_command_for_one_text_and_for_a_file(tmp_path, monkeypatch, caps
     code, out, _ = run_cli(monkeypatch, capsys, "predict", str(run), "--input", str(source), "--output", str(output))
     assert code == 0 and f"wrote {len(TEXTS)} predictions" in out
     rows = [json.loads(line) for line in output.read_text().splitlines()]
-    assert [r["text"] for r in rows] == TEXTS and [r["label"] for r in rows] == [p.label for p in expected]
+    assert [r["text"] for r in rows] == TEXTS and [r["pred_label"] for r in rows] == [p.label for p in expected]
     code, _, err = run_cli(monkeypatch, capsys, "predict", str(run), "--input", str(tmp_path / "none.csv"),
                            "--output", str(output))
     assert code == 2 and "none.csv" in err and "Traceback" not in err

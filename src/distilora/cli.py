@@ -167,8 +167,11 @@ def demo(output: Annotated[Path, typer.Option(help="Run folder to write.")] = Pa
 @app.command()
 def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
             text: Annotated[Optional[str], typer.Argument(help="A text to classify (or use --input).")] = None,
-            input_: Annotated[Optional[str], typer.Option("--input", help="File of texts: CSV/TSV/JSONL/Parquet (the run's text column) or .txt (one per line).")] = None,
-            output: Annotated[Optional[str], typer.Option("--output", help="Where to write predictions (.csv or .jsonl).")] = None,
+            input_: Annotated[Optional[str], typer.Option("--input", help="File of texts: CSV/TSV/JSONL/Parquet (the "
+                                                          "run's text column) or .txt (one per line).")] = None,
+            output: Annotated[Optional[str], typer.Option("--output", help="Where to write the input rows with "
+                                                          "pred_label and score_<label> columns: .csv, .jsonl, "
+                                                          ".parquet, or - for JSON lines on stdout.")] = None,
             backend: Annotated[Backend, typer.Option(help="Engine (the ONNX ones need `distilora export`).")] = "torch",
             batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
             threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: all).")] = None) -> None:
@@ -181,7 +184,7 @@ def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
     if (text is None) == (input_ is None):
         raise ConfigError("give either a TEXT argument or --input FILE (with --output FILE)")
     if input_ is not None and output is None:
-        raise ConfigError("--input needs --output FILE (.csv or .jsonl)")
+        raise ConfigError("--input needs --output FILE (.csv, .jsonl or .parquet) or --output - (stdout)")
     classifier = Classifier.load(run, backend=backend, threads=threads)
     if text is not None:
         prediction = classifier.predict([text], batch_size=batch_size)[0]
@@ -193,7 +196,7 @@ def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
 
     data = load_config(RunFolder(run).config_yaml).data
     count = predict_file(classifier, input_, output, data, batch_size=batch_size)
-    typer.echo(f"wrote {count} predictions to {output}")
+    typer.echo(f"wrote {count} predictions to {'stdout' if output == '-' else output}", err=output == "-")
 
 
 @app.command()

@@ -187,7 +187,8 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def _default_mode() -> int:
+def default_file_mode() -> int:
+    """0666 less the umask: what a plain open() would give (mkstemp makes 0600 files)."""
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
@@ -197,7 +198,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write a file so that readers see either the old or the new content, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, _default_mode())  # mkstemp makes 0600 files; artifacts get the usual permissions
+    os.chmod(tmp, default_file_mode())  # mkstemp makes 0600 files; artifacts get the usual permissions
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -214,7 +215,7 @@ def atomic_write_file(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, _default_mode())
+    os.chmod(tmp, default_file_mode())
     try:
         write(Path(tmp))
         os.replace(tmp, path)

@@ -120,7 +120,7 @@ def read_texts(path: str, cfg: DataConfig, field: str = "--input") -> TextSplit:
     """Unlabelled texts to predict: the text (and pair) column of a table, or a .txt file with one text a line."""
     if cfg.format == "auto" and Path(path).suffix.lower() == ".txt":
         return _read_text_lines(path, cfg, field)
-    texts, pairs = _texts_and_pairs(_read_rows(path, cfg, field), cfg, path)
+    texts, pairs = texts_and_pairs(_read_rows(path, cfg, field), cfg, path)
     return TextSplit(name=Path(path).stem, source=path, texts=texts, pairs=pairs, labels=None,
                      rows=np.arange(1, len(texts) + 1, dtype=np.int64))
 
@@ -172,27 +172,30 @@ def _require_column(table: "pandas.DataFrame", column: str, source: str, field: 
     raise DataError(f"{source}: no column {column!r} (set by {field}); the file has columns {shown}{hint}")
 
 
-def checked_texts(values: list[Any], source: str, column: str) -> list[str]:
-    """The cells of a text column, or a DataError at the first empty or non-text cell."""
+def checked_texts(values: list[Any], source: str, column: str, first_row: int = 1) -> list[str]:
+    """The cells of a text column, or a DataError at the first empty or non-text cell (rows numbered from
+    ``first_row``, so a chunk of a streamed file names the row of the whole file)."""
     bad = [i for i, value in enumerate(values) if not (isinstance(value, str) and value.strip())]
     if not bad:
         return values
     first, value = bad[0], values[bad[0]]
     more = f" ({len(bad) - 1} more rows like it)" if len(bad) > 1 else ""
-    where = f"{source}: row {first + 1}, column {column!r}"
+    where = f"{source}: row {first + first_row}, column {column!r}"
     if is_missing_cell(value) or isinstance(value, str):
         raise DataError(f"{where}: the text is empty{more}; drop the row or fill it in")
     raise DataError(f"{where}: expected text, found {type(value).__name__} {value!r}{more}; "
                     f"check data.text_column points at the text")
 
 
-def _texts_and_pairs(table: "pandas.DataFrame", cfg: DataConfig, source: str) -> tuple[list[str], list[str] | None]:
+def texts_and_pairs(table: "pandas.DataFrame", cfg: DataConfig, source: str,
+                    first_row: int = 1) -> tuple[list[str], list[str] | None]:
+    """The text (and second-text) cells of a table with the run's column mapping, checked."""
     _require_column(table, cfg.text_column, source, "data.text_column")
-    texts = checked_texts(table[cfg.text_column].tolist(), source, cfg.text_column)
+    texts = checked_texts(table[cfg.text_column].tolist(), source, cfg.text_column, first_row)
     if not cfg.text_pair_column:
         return texts, None
     _require_column(table, cfg.text_pair_column, source, "data.text_pair_column")
-    return texts, checked_texts(table[cfg.text_pair_column].tolist(), source, cfg.text_pair_column)
+    return texts, checked_texts(table[cfg.text_pair_column].tolist(), source, cfg.text_pair_column, first_row)
 
 
 def _cell_name(value: Any) -> str | None:
@@ -413,7 +416,7 @@ def _check_two_classes(split: TextSplit, space: LabelSpace, cfg: DataConfig) -> 
 
 def _to_split(name: str, source: str, table: "pandas.DataFrame", cfg: DataConfig, space: LabelSpace,
               mode: LabelMode, require_labels: bool) -> TextSplit:
-    texts, pairs = _texts_and_pairs(table, cfg, source)
+    texts, pairs = texts_and_pairs(table, cfg, source)
     label_columns = cfg.label_column if isinstance(cfg.label_column, list) else [cfg.label_column]
     has_labels = all(column in table.columns for column in label_columns)
     if not has_labels and require_labels:
