@@ -136,6 +136,20 @@ def test_file_upload_errors_name_the_row_and_the_limit(client, name, content, st
     assert response.status_code == status and says in response.json()["detail"], response.text
 
 
+def test_file_upload_reads_the_runs_own_text_column(tmp_path):
+    import yaml
+
+    run = make_tiny_run(tmp_path, method="full", task="binary")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["text_column"] = "comment"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    with TestClient(create_app(run, limits=LIMITS)) as c:
+        ok = c.post("/v1/predict-file", files={"file": ("a.csv", b"id,comment\n1,good app\n2,bad app\n")})
+        assert ok.status_code == 200 and ok.json()["texts"] == ["good app", "bad app"]
+        wrong = c.post("/v1/predict-file", files={"file": ("a.csv", b"text\ngood\n")})
+        assert wrong.status_code == 400 and "needs a 'comment' column" in wrong.json()["detail"]
+
+
 def test_file_upload_needs_a_file(client):
     assert client.post("/v1/predict-file", data={"other": "x"}).status_code == 422
     assert client.post("/v1/predict-file", json={"text": "x"}).status_code == 422

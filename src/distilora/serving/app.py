@@ -157,6 +157,7 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     classifier = Classifier.load(folder.path, backend=backend, threads=threads)
     info = classifier.info
     name = folder.path.resolve().name
+    text_column = _run_text_column(folder)
     metrics = ServerMetrics()
     batcher = MicroBatcher(classifier.predict_proba, micro_batch_ms, limits.max_texts * 4, metrics.observe_batch)
     state = {"ready": True}
@@ -202,10 +203,12 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         """Classify one text or a list of texts."""
         return await run_predictions([request.text] if request.text is not None else request.texts)
 
+    upload_help = f"CSV with a '{text_column}' column, or JSONL of {{\"{text_column}\": ...}}"
+
     @app.post("/v1/predict-file", response_model=FilePredictResponse, responses=TOO_LARGE | BAD_FILE)
-    async def predict_file(file: UploadFile = File(..., description="CSV with a 'text' column, or JSONL of {\"text\": ...}")) -> FilePredictResponse:
+    async def predict_file(file: UploadFile = File(..., description=upload_help)) -> FilePredictResponse:
         """Classify every text of an uploaded CSV or JSONL file (within the row and size limits)."""
-        texts = _texts_from_upload(file.filename or "", await file.read(), limits)
+        texts = _texts_from_upload(file.filename or "", await file.read(), limits, text_column)
         _check_upload_texts(upload_texts, file.filename or "", texts)
         result = await run_predictions(texts)
         return FilePredictResponse(model=result.model, predictions=result.predictions, texts=texts)
@@ -245,6 +248,13 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     return app
 
 
+def _run_text_column(folder: RunFolder) -> str:
+    """The text column the run was trained with, so its users upload the files they already have."""
+    from distilora.config import load_config
+
+    return load_config(folder.config_yaml).data.text_column if folder.config_yaml.is_file() else "text"
+
+
 def _mount_docs(app: FastAPI) -> None:
     """/docs from the packaged Swagger UI (swagger-ui-bundle), so the API page works offline; without that package
     /docs says how to get it (the schema stays at /openapi.json)."""
@@ -282,7 +292,8 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in keys if metrics.get(k) is not None}
 
 
-def _texts_from_upload(filename: str, raw: bytes, limits: Limits) -> list[str]:
+def _texts_from_upload(filename: str, raw: bytes, limits: Limits, column: str) -> list[str]:
+    """The texts of an uploaded CSV / JSONL file, from the run's own text column (data.text_column)."""
     try:
         content = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -296,16 +307,18 @@ def _texts_from_upload(filename: str, raw: bytes, limits: Limits) -> list[str]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 raise HTTPException(status_code=400, detail=f"{filename}: line {number} is not JSON") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise HTTPException(status_code=400, detail=f"{filename}: line {number} has no string 'text' field")
-            texts.append(row["text"])
+            if not isinstance(row, dict) or not isinstance(row.get(column), str):
+                raise HTTPException(status_code=400, detail=f"{filename}: line {number} has no string '{column}' field")
+            texts.append(row[column])
     elif filename.lower().endswith(".csv"):
         reader = csv.DictReader(io.StringIO(content))
-        if not reader.fieldnames or "text" not in reader.fieldnames:
-            raise HTTPException(status_code=400, detail=f"{filename}: needs a 'text' column (found {reader.fieldnames})")
-        texts = [row["text"] or "" for row in reader]
+        if not reader.fieldnames or column not in reader.fieldnames:
+            raise HTTPException(status_code=400, detail=f"{filename}: needs a '{column}' column (found "
+                                                        f"{reader.fieldnames})")
+        texts = [row[column] or "" for row in reader]
     else:
-        raise HTTPException(status_code=400, detail=f"{filename}: upload a .csv (with a 'text' column) or a .jsonl file")
+        raise HTTPException(status_code=400, detail=f"{filename}: upload a .csv (with a '{column}' column) or a "
+                                                    f".jsonl file")
     if not texts:
         raise HTTPException(status_code=400, detail=f"{filename}: no texts found")
     if len(texts) > limits.max_file_rows:
