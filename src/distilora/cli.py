@@ -206,8 +206,11 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder.")],
     """Write the run's self-contained HTML report and Markdown summary."""
     from distilora.reporting.report import write_report
 
+    from distilora.reporting.model_card import write_model_cards
+
     html_path, md_path = write_report(run, split)
-    typer.echo(f"wrote {html_path}\nwrote {md_path}")
+    cards = write_model_cards(run)
+    typer.echo(f"wrote {html_path}\nwrote {md_path}\nwrote {', '.join(map(str, cards))}")
 
 
 @app.command()
@@ -220,7 +223,10 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
     """Export for fast inference (merged LoRA, ONNX, int8 ONNX), check it against PyTorch, and time each engine."""
     from distilora.inference.export import export_run
 
+    from distilora.reporting.model_card import write_model_cards
+
     result = export_run(run, format_, check_data=check_data, max_drop=max_drop)
+    write_model_cards(run)  # a merged folder gets the card too
     written = result["path"] if "path" in result else run / "onnx" / result["file"]
     typer.echo(f"wrote {written}; checked on {result['checked_texts']} texts of {result['checked_on']}: "
                f"max |logit diff| vs PyTorch {result['max_abs_logit_diff']:.2e}, accuracy "

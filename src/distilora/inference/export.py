@@ -126,8 +126,12 @@ def _export_merged(folder: RunFolder, info: RunInfo, checks: CheckSet, max_logit
     reference_logits = reference.predict_logits(checks.texts, checks.pairs)
     staging = staging_dir(folder.merged_dir)
     try:
+        merged = adapted.merge_and_unload()
+        # the decision rule travels with the weights, for people who load the folder without distilora
+        merged.config.distilora_temperature = info.temperature
+        merged.config.distilora_thresholds = info.thresholds
         with quiet_transformers():
-            adapted.merge_and_unload().save_pretrained(staging, safe_serialization=True)
+            merged.save_pretrained(staging, safe_serialization=True)
         copy_tokenizer(folder.model_dir, staging)
         with quiet_transformers():
             written = Classifier(info, TorchEngine(load_model_folder(staging)), staging)

@@ -296,6 +296,9 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
             from distilora.reporting.report import write_report
 
             write_report(partial)
+        from distilora.reporting.model_card import write_model_cards
+
+        write_model_cards(partial)
         shutil.rmtree(partial / "checkpoints", ignore_errors=True)
         replace_dir_atomic(partial, final)
     accelerator.wait_for_everyone()

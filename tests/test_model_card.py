@@ -1,0 +1,60 @@
+"""The model card: README.md in the Hugging Face format in the run folder and model/ (and merged/), parsed by
+huggingface_hub's own card loader, saying what the run is; its loading snippet works in a fresh process."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from distilora.config import build_config
+from distilora.inference.classifier import Classifier
+from distilora.runfolder import RunFolder
+from distilora.training.runner import train
+from test_train_e2e import tiny_raw
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory) -> Path:
+    return train(build_config(tiny_raw(tmp_path_factory.mktemp("card"), epochs=2)))
+
+def test_cards_are_hugging_face_model_cards_that_say_what_the_run_is(lora_run):
+    from huggingface_hub import ModelCard
+
+    for path in (lora_run / "README.md", lora_run / "model" / "README.md"):
+        card = ModelCard.load(path)
+        assert card.data.library_name == "peft" and card.data.pipeline_tag == "text-classification"
+        assert card.data.base_model.endswith("backbone") and "distilora" in card.data.tags
+        assert {"accuracy", "f1"} <= set(card.data.metrics)
+        for needle in ("## Data", "## Training", "## Metrics", "| validation |", "| test |", "chose the checkpoint",
+                       "## Decision rule", "## Intended use and limits", "## How to load", "LoRA rank / alpha"):
+            assert needle in card.text, needle
+    assert "PEFT" not in (lora_run / "model" / "README.md").read_text()[:200]  # not PEFT's blank template
+
+def test_the_cards_peft_snippet_reproduces_distiloras_logits_in_a_fresh_process(lora_run):
+    text = "good great app"
+    script = (f"import json, torch\nfrom peft import AutoPeftModelForSequenceClassification\n"
+              f"from transformers import AutoTokenizer\n"
+              f"m = AutoPeftModelForSequenceClassification.from_pretrained({str(lora_run / 'model')!r}, num_labels=2).eval()\n"
+              f"t = AutoTokenizer.from_pretrained({str(lora_run / 'model')!r})\n"
+              f"print(json.dumps(m(**t([{text!r}], return_tensors='pt')).logits.tolist()))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1500:]
+    import json
+
+    plain = np.asarray(json.loads(out.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(plain, Classifier.load(lora_run).predict_logits([text]), atol=1e-5)
+
+def test_merged_export_carries_the_decision_rule_and_the_card(tmp_path, lora_run):
+    import json
+    import shutil
+
+    run = Path(shutil.copytree(lora_run, tmp_path / "run"))
+    out = subprocess.run([sys.executable, "-m", "distilora.cli", "export", str(run), "--format", "merged"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-1500:]
+    config = json.loads((run / "merged" / "config.json").read_text())
+    info = RunFolder(run).info()
+    assert config["distilora_temperature"] == info.temperature and config["distilora_thresholds"] == info.thresholds
+    assert (run / "merged" / "README.md").read_text().startswith("---\nlibrary_name: transformers")
