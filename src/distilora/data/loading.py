@@ -16,7 +16,7 @@ import numpy as np
 from distilora.config import DataConfig, DistillConfig
 from distilora.data.aux_scores import aux_names_from_cells, parse_aux_cells
 from distilora.data.dataset import DataSplits, TextSplit
-from distilora.data.labels import LabelSpace
+from distilora.data.labels import LabelSpace, warn_joined_labels
 from distilora.data.readers import is_missing_cell, read_table
 from distilora.data.sampling import balance_indices, stratified_split, stratified_subsample
 from distilora.errors import ConfigError, DataError
@@ -84,28 +84,11 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
     unlabeled = None
     if distill is not None and distill.unlabeled:
         held_out = [part for part in (validation, test) if part is not None]
+        from distilora.data.unlabeled import load_unlabeled
+
         unlabeled = load_unlabeled(distill, cfg, held_out)
     return DataSplits(train=train, validation=validation, test=test, label_space=space, aux_names=aux_names,
                       unlabeled=unlabeled)
-
-
-def load_unlabeled(distill: DistillConfig, cfg: DataConfig, held_out: list[TextSplit]) -> TextSplit:
-    """The texts of distill.unlabeled (one or more files), without any text of the validation / test splits, so
-    that soft targets never carry an evaluation text into training; sampled to distill.unlabeled_size (seeded)."""
-    paths = [distill.unlabeled] if isinstance(distill.unlabeled, str) else list(distill.unlabeled)
-    parts = [read_texts(path, cfg, "distill.unlabeled") for path in paths]
-    texts = [text for part in parts for text in part.texts]
-    pairs = None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs]
-    evaluation = {text for split in held_out for text in split.texts}
-    keep = np.array([i for i, text in enumerate(texts) if text not in evaluation], dtype=np.int64)
-    if distill.unlabeled_size is not None and distill.unlabeled_size < len(keep):
-        keep = np.sort(np.random.default_rng(cfg.seed).choice(keep, distill.unlabeled_size, replace=False))
-    if len(keep) == 0:
-        raise DataError(f"{', '.join(paths)}: no unlabelled text is left (every one is also a validation or test "
-                        f"text); give other texts in distill.unlabeled")
-    merged = TextSplit(name="unlabeled", source=", ".join(paths), texts=texts, pairs=pairs, labels=None,
-                       rows=np.concatenate([part.rows for part in parts]))
-    return merged.subset(keep)
 
 
 def load_eval_split(cfg: DataConfig, path: str, label_space: LabelSpace, name: str | None = None,
@@ -301,7 +284,7 @@ def _build_label_space(cfg: DataConfig, table: "pandas.DataFrame", mode: LabelMo
             for name in (_cell_names(value, cfg.label_separator, source, row, column) if mode == "multi"
                          else [name for name in [_cell_name(value)] if name is not None]):
                 seen.setdefault(name, row)
-        _warn_joined_labels(seen, cfg, source, column)
+        warn_joined_labels(seen, cfg.label_separator, source, column)
         names = _sorted_names(set(seen))
     if mode == "multi":
         task = "multilabel"
@@ -313,27 +296,6 @@ def _build_label_space(cfg: DataConfig, table: "pandas.DataFrame", mode: LabelMo
     else:
         task = "binary" if len(names) == 2 else "multiclass"
     return LabelSpace(tuple(names), task)
-
-
-LIKELY_SEPARATORS = ("|", ";", ",")
-
-
-def _warn_joined_labels(first_rows: dict[str, int], cfg: DataConfig, source: str, column: str) -> None:
-    """Say so when class names hold a separator other than data.label_separator ('a|b' read with ','): that is
-    usually several labels in one cell, which would otherwise become one made-up class without a word."""
-    import warnings
-
-    from distilora.errors import DistiloraWarning
-
-    joined = {name: row for name, row in first_rows.items()
-              if any(sep in name and sep != cfg.label_separator for sep in LIKELY_SEPARATORS)}
-    if not joined:
-        return
-    shown = ", ".join(f"{name!r} (row {row})" for name, row in sorted(joined.items(), key=lambda kv: kv[1])[:3])
-    setting = f"data.label_separator is {cfg.label_separator!r}" if cfg.label_separator else "data.label_separator is empty"
-    warnings.warn(DistiloraWarning(f"{source}: column {column!r}: {len(joined)} label(s) look like several labels "
-                                   f"joined, e.g. {shown}, but {setting}; set data.label_separator to the character "
-                                   f"between labels, or ignore this if those are real class names"), stacklevel=2)
 
 
 def _index_name(name: str, space: LabelSpace, source: str, row: int, column: str) -> str:
