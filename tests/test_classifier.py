@@ -183,7 +183,7 @@ def test_file_prediction_to_stdout_and_errors_naming_the_row_of_the_whole_file(t
 
     bad = tmp_path / "bad.csv"
     bad.write_text("text\n" + "\n".join(f'"{t}"' for t in TEXTS * 3) + '\n""\n')
-    with pytest.raises(DataError, match=r"bad.csv: row 16, column 'text': the text is empty"):
+    with pytest.raises(DataError, match=rf"bad.csv: row {len(TEXTS) * 3 + 1}, column 'text': the text is empty"):
         predict_file(Classifier.load(run), str(bad), str(tmp_path / "o.csv"), DataConfig(), chunk=4, progress=False)
     assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob(".o.csv.*"))
 
