@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--data", choices=["sst2", "imdb"], default="sst2")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--latency-n", type=int, default=200)
+    parser.add_argument("--name", default=None, help="results file name (default inference_<data>)")
     args = parser.parse_args()
     texts, labels = load_texts(args.data, args.rows)
 
@@ -120,7 +121,8 @@ def main() -> None:
         row["x_pipeline_b32"] = row["samples_per_s_b32"] / base["samples_per_s_b32"]
         row["accuracy_delta_pts"] = 100 * (row["accuracy"] - base["accuracy"])
     print_table(rows, list(rows[0]))
-    print(f"wrote {write_results(f'inference_{args.data}', {'run': str(args.run), 'texts': len(texts), 'rows': rows})}")
+    name = args.name or f"inference_{args.data}"
+    print(f"wrote {write_results(name, {'run': str(args.run), 'texts': len(texts), 'rows': rows})}")
 
 
 if __name__ == "__main__":
