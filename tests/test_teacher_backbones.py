@@ -63,6 +63,7 @@ def test_mpnet_teacher_distils_into_a_bert_student_across_tokenizers_with_unlabe
     student_raw = tiny_raw(tmp_path, method="lora", epochs=8)
     unlabeled = write_tiny_reviews(tmp_path / "pool.csv", 120, seed=7)
     student_raw["distill"] = {"teacher": str(teacher), "alpha": 0.5, "unlabeled": str(unlabeled)}
+    student_raw["eval"]["report"] = True  # the report shows an unlabelled split too (it has no class counts)
     run = train(build_config(student_raw))
     folder = RunFolder(run)
     # the student keeps its own (BERT-style) tokenizer: [PAD] is id 0 there, <pad> is id 1 in the teacher's
@@ -76,7 +77,7 @@ def test_mpnet_teacher_distils_into_a_bert_student_across_tokenizers_with_unlabe
     # the 120 unlabelled texts joined the 88 labelled ones: 26 batches of 8 an epoch instead of 11
     assert [h["step"] for h in folder.history()][:2] == [26, 52]
     summary = folder.path / "data_summary.json"
-    assert '"unlabeled"' in summary.read_text()
+    assert '"unlabeled"' in summary.read_text() and (run / "report.html").is_file()
 
 
 def test_unlabelled_texts_that_are_also_test_texts_are_dropped(tmp_path, mpnet_teacher):

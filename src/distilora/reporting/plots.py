@@ -35,7 +35,7 @@ def class_counts(summary: dict[str, Any]) -> bytes:
     """Each split's class shares side by side (shares, not counts, so a small test split is not a sliver next to
     a large train split); each split's size is in the legend and every bar is labelled with its count."""
     fig, ax = _figure()
-    splits = summary["splits"]
+    splits = {name: data for name, data in summary["splits"].items() if data.get("class_counts")}  # not unlabelled
     names = list(next(iter(splits.values()))["class_counts"])
     width = 0.8 / max(len(splits), 1)
     x = np.arange(len(names))
