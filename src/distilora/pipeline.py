@@ -136,27 +136,26 @@ def engine_rows(runs: list[Path], timing_texts: int = 64) -> list[dict[str, Any]
     rows = []
     for run, summary in zip(runs, compare_runs(runs, "test")):
         folder = RunFolder(run)
-        split = summary["split"]
-        texts = [r["text"] for r in folder.predictions(split)][:timing_texts]
+        predictions = folder.predictions(summary["split"])
+        texts = [r["text"] for r in predictions]
         engines = ["torch", *(name for name, file in ONNX_FILES.items() if (folder.onnx_dir / file).is_file())]
         for engine in engines:
-            timing = time_engine(Classifier.load(run, backend=engine), texts)
-            metrics = summary if engine == "torch" else _engine_metrics(folder, engine, split)
+            classifier = Classifier.load(run, backend=engine)
+            timing = time_engine(classifier, texts[:timing_texts])
+            metrics = summary if engine == "torch" else _engine_metrics(classifier, predictions, texts)
             rows.append({**summary, **metrics, "run": folder.path.name, "engine": engine, **timing})
     return rows
 
 
-def _engine_metrics(folder: Any, engine: str, split: str) -> dict[str, Any]:
+def _engine_metrics(classifier: Any, predictions: list[dict[str, Any]], texts: list[str]) -> dict[str, Any]:
     """An exported engine's own metrics on the split (its decisions can differ from PyTorch's, int8 especially)."""
     from distilora.evaluation.metrics import evaluate_logits
-    from distilora.inference.classifier import Classifier
     from distilora.reporting.compare import METRICS
 
-    info = folder.info()
-    rows = folder.predictions(split)
-    logits = Classifier.load(folder.path, backend=engine).predict_logits([r["text"] for r in rows])
-    labels = _gold(rows, info.task)
-    metrics = evaluate_logits(info.task, logits, labels, info.labels, info.temperature, info.thresholds)
+    info = classifier.info
+    labels = _gold(predictions, info.task)
+    metrics = evaluate_logits(info.task, classifier.predict_logits(texts), labels, info.labels, info.temperature,
+                              info.thresholds)
     return {m: metrics.get(m) for m in METRICS}
 
 
