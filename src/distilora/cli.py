@@ -11,15 +11,15 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
+from distilora.cli_options import Backend, ConfigArg, ExportFormat, SetOpt
+from distilora.cli_curation import audit, select_texts
+from distilora.cli_serve import serve
 from distilora.errors import DistiloraError
 
-Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]  # inference.classifier.BACKENDS, spelled here: --help imports no numpy
-ExportFormat = Literal["merged", "onnx", "onnx-int8"]  # inference.export.FORMATS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, evaluate, distil, export and serve compact text classifiers.")
 
-ConfigArg = Annotated[Optional[Path], typer.Argument(help="YAML config (see `distilora init`); empty = defaults.")]
 
 
 def _show_version(value: bool) -> None:
@@ -36,7 +36,6 @@ def _root(version: Annotated[bool, typer.Option("--version", metavar="", callbac
     """Train, evaluate, distil, export and serve compact text classifiers."""
 
 
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override config fields: --set peft.r=16 train.lr=5e-4")]
 
 
 @app.command()
@@ -244,59 +243,9 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
     typer.echo(f"fastest here: {result['fastest_batch32']} for batches, {result['fastest_one_text']} for one text")
 
 
-@app.command()
-def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
-          host: Annotated[str, typer.Option(help="Address to bind; the default keeps the server local.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port.")] = 8000,
-          backend: Annotated[Backend, typer.Option(help="Engine (the ONNX ones need `distilora export`).")] = "torch",
-          threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model.")] = None,
-          micro_batch_ms: Annotated[float, typer.Option(help="Wait this long to batch concurrent requests (0 = off).")] = 5.0,
-          max_chars: Annotated[int, typer.Option(help="Longest text accepted.")] = 5_000,
-          max_texts: Annotated[int, typer.Option(help="Most texts per request.")] = 64,
-          max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1_000_000,
-          max_file_rows: Annotated[int, typer.Option(help="Most rows in an uploaded file.")] = 2_000,
-          allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Host header to answer "
-                                "(repeatable); default: the bound address, plus the loopback names for a local "
-                                "server, which blocks DNS-rebinding pages.")] = None,
-          token_file: Annotated[Optional[Path], typer.Option(help="File holding a bearer token that every request "
-                                                             "but /healthz and /readyz must send.")] = None) -> None:
-    """Serve the REST API (/v1/predict, /v1/predict-file, /v1/model, /healthz, /readyz, /metrics, /docs) and the web
-    page at /; one JSON access-log line per request on stderr."""
-    import logging
-    import socket
-
-    import uvicorn
-
-    from distilora.errors import ConfigError
-    from distilora.serving.app import Limits, allowed_hosts_for, create_app
-
-    try:  # a busy port is said before minutes of model loading, not after
-        with socket.create_server((host, port)):
-            pass
-    except OSError as err:
-        raise ConfigError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); pick another --port "
-                          f"or stop what is using it") from None
-    token = _read_token(token_file) if token_file else None
-    limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes, max_file_rows=max_file_rows)
-    api = create_app(run, backend=backend, threads=threads, limits=limits, micro_batch_ms=micro_batch_ms,
-                     allowed_hosts=allowed_host or allowed_hosts_for(host), token=token)
-    access = logging.getLogger("distilora.access")
-    access.addHandler(logging.StreamHandler())
-    access.setLevel(logging.INFO)
-    typer.echo(f"serving {run} on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
-
-
-def _read_token(path: Path) -> str:
-    from distilora.errors import ConfigError
-
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"--token-file {path}: cannot read it ({err}); give a text file holding the token") from None
-    if len(token) < 16 or any(c.isspace() for c in token):
-        raise ConfigError(f"--token-file {path}: the token must be one word of at least 16 characters")
-    return token
+app.command()(serve)
+app.command()(audit)
+app.command("select")(select_texts)
 
 
 @app.command()

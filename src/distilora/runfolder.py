@@ -155,6 +155,34 @@ class ShipFolder:
         return self.path / f"student-{spec}"
 
 
+class AuditFolder:
+    """The folder `distilora audit` writes (default runs/<name>-audit); each audit replaces its files one by one.
+
+    Layout::
+
+        AUDIT/
+          audit.json            settings (backbone, folds, seed), counts, out-of-fold accuracy, seconds
+          issues.csv            flagged rows, worst label quality first: row, text, given/suggested label, ...
+          report.html, report.md   the suspects as tables for a person to judge
+          train-cleaned.<ext>   with --clean: the training file without (drop) or with fixed (relabel) labels
+          folds/fold-<k>/       --method finetune: the fold's train/held files and its ordinary run folder (run/)
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    audit_json = property(lambda self: self.path / "audit.json")
+    issues_csv = property(lambda self: self.path / "issues.csv")
+    report_html = property(lambda self: self.path / "report.html")
+    report_md = property(lambda self: self.path / "report.md")
+    cleaned_stem = property(lambda self: self.path / "train-cleaned")  # + the source format's suffix
+    folds_dir = property(lambda self: self.path / "folds")
+
+
+def default_audit_dir(run_dir: Path) -> Path:
+    return run_dir.with_name(f"{run_dir.name}-audit") if run_dir.name else Path("audit")
+
+
 def partial_path(final: Path) -> Path:
     final = final if final.name else final.resolve()  # output_dir '.' or 'runs/..' has no name of its own
     return final.with_name(final.name + ".partial")

@@ -41,12 +41,7 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
         raise ConfigError("data.validation_fraction is 0 and data.validation is empty; give a validation file or "
                           "a fraction of train to hold out")
     aux_column = distill.aux_column if distill else None
-
-    table = _read_rows(train_path, cfg, "data.train")
-    mode = _label_mode(cfg, table, train_path)
-    space = _build_label_space(cfg, table, mode, train_path)
-    full = _to_split("train", train_path, table, cfg, space, mode, require_labels=True)
-    _check_two_classes(full, space, cfg)
+    table, full, space = read_training_file(cfg)
     aux_names = None
     if aux_column:
         if distill.aux_file:
@@ -89,6 +84,17 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
         unlabeled = load_unlabeled(distill, cfg, held_out)
     return DataSplits(train=train, validation=validation, test=test, label_space=space, aux_names=aux_names,
                       unlabeled=unlabeled)
+
+
+def read_training_file(cfg: DataConfig) -> tuple["pandas.DataFrame", TextSplit, LabelSpace]:
+    """The whole of data.train, before any split: its table, its labelled texts and the label space it implies."""
+    train_path = cfg.train or bundled_demo_path("train")
+    table = _read_rows(train_path, cfg, "data.train")
+    mode = _label_mode(cfg, table, train_path)
+    space = _build_label_space(cfg, table, mode, train_path)
+    full = _to_split("train", train_path, table, cfg, space, mode, require_labels=True)
+    _check_two_classes(full, space, cfg)
+    return table, full, space
 
 
 def load_eval_split(cfg: DataConfig, path: str, label_space: LabelSpace, name: str | None = None,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from distilora.cache import cache_root
+from distilora.cache import cache_root, text_stream
 from distilora.runfolder import RunFolder, atomic_write_file
 
 if TYPE_CHECKING:
@@ -23,18 +22,6 @@ if TYPE_CHECKING:
 
 CACHE_FORMAT = "distilora-teacher-logits-1"
 CHUNK_TEXTS = 4096
-
-
-def _text_stream(label: str, texts: list[str] | None) -> Iterator[bytes]:
-    """Length-prefixed, so no two different lists of texts give the same byte stream."""
-    if texts is None:
-        yield f"{label}:none\n".encode()
-        return
-    yield f"{label}:{len(texts)}\n".encode()
-    for text in texts:
-        encoded = text.encode("utf-8")
-        yield f"{len(encoded)}:".encode()
-        yield encoded
 
 
 def cache_key(teacher_run: str | Path, texts: list[str], pairs: list[str] | None, backend: str = "torch") -> str:
@@ -51,7 +38,7 @@ def cache_key(teacher_run: str | Path, texts: list[str], pairs: list[str] | None
     for path in sorted(p for d in model_dirs for p in d.rglob("*") if p.is_file()):
         stat = path.stat()
         digest.update(f"{path.relative_to(folder.path).as_posix()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-    for chunk in chain(_text_stream("texts", texts), _text_stream("pairs", pairs)):
+    for chunk in chain(text_stream("texts", texts), text_stream("pairs", pairs)):
         digest.update(chunk)
     return digest.hexdigest()
 

@@ -5,7 +5,6 @@ with `distilora report RUN`, also for a run evaluated later on another file.
 """
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 from typing import Any
@@ -18,68 +17,11 @@ from distilora.evaluation.calibration import reliability_bins
 from distilora.evaluation.metrics import (calibration_inputs, classification_report_text, decide,
                                           evaluate_logits, expected_calibration_error, primary_metric, probabilities)
 from distilora.reporting import plots
+from distilora.reporting.html_parts import CSS, html_section, html_table, image_tag, markdown_table
 from distilora.runfolder import RunFolder, RunInfo, atomic_write_text
 
-CSS = """
-body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1f2937}
-header{background:#111827;color:#f9fafb;padding:20px 32px}header h1{margin:0;font-size:22px}
-header p{margin:4px 0 0;color:#9ca3af}main{max-width:1080px;margin:0 auto;padding:16px 24px 48px}
-section{background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:16px 22px;margin:16px 0}
-h2{font-size:17px;margin:4px 0 12px;color:#111827}table{border-collapse:collapse;font-size:13px;margin:6px 0}
-td,th{padding:4px 10px;border-bottom:1px solid #e5e7eb;text-align:right}th{background:#f3f4f6}
-td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto;display:block;margin:8px 0}
-.cards{display:flex;flex-wrap:wrap;gap:10px}.card{background:#eef2ff;border-radius:8px;padding:8px 14px;min-width:110px}
-.card b{display:block;font-size:20px;color:#1e3a8a}.card span{font-size:12px;color:#4b5563}
-td.text{text-align:left;max-width:560px;white-space:pre-wrap;word-break:break-word}.note{color:#6b7280;font-size:13px}
-nav a{color:#93c5fd;margin-right:12px;font-size:13px;text-decoration:none}
-"""
 SECTIONS = ["Overview", "Data", "Training", "Results", "Confusion matrix", "ROC and PR curves",
             "Probability distributions", "Calibration", "Thresholds", "Error analysis"]
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-def _cell_text(value: Any) -> str:
-    """Whole numbers as integers (with thousands separators), other numbers to 4 decimals, None as blank."""
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
-    return "" if value is None else str(value)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], text_columns: tuple[str, ...] = ()) -> str:
-    if not rows:
-        return '<p class="note">Nothing to show.</p>'
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for row in rows:
-        cells = []
-        for c in columns:
-            value = row.get(c)
-            shown = _cell_text(value)
-            cls = ' class="text"' if c in text_columns else ""
-            cells.append(f"<td{cls}>{html.escape(shown)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def _md_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    def cell(v: Any) -> str:
-        return _cell_text(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _section(title: str, body: str) -> str:
-    anchor = title.lower().replace(" ", "-")
-    return f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
 def _overview_rows(info: RunInfo, folder: RunFolder) -> list[dict[str, Any]]:
@@ -115,58 +57,58 @@ def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, P
     html_parts: list[str] = []
     md: list[str] = [f"# distilora report: {title}", "", f"Split: **{split}** ({metrics['n']} texts)", ""]
 
-    html_parts.append(_section("Overview", _table(_overview_rows(info, folder), ["field", "value"])))
-    md += ["## Overview", "", _md_table(_overview_rows(info, folder), ["field", "value"]), ""]
+    html_parts.append(html_section("Overview", html_table(_overview_rows(info, folder), ["field", "value"])))
+    md += ["## Overview", "", markdown_table(_overview_rows(info, folder), ["field", "value"]), ""]
 
     summary = _read_json(folder.data_summary_json)
     if summary and summary.get("splits"):
         stats = [{"split": s, "rows": d["rows"], **{f"words {k}": d["words"][k] for k in ("min", "p50", "p90", "max")}}
                  for s, d in summary["splits"].items()]
-        body = _table(stats, list(stats[0])) + _img(plots.class_counts(summary), "class counts")
-        body += _img(plots.length_histogram(summary), "text lengths")
-        md += ["## Data", "", _md_table(stats, list(stats[0])), ""]
+        body = html_table(stats, list(stats[0])) + image_tag(plots.class_counts(summary), "class counts")
+        body += image_tag(plots.length_histogram(summary), "text lengths")
+        md += ["## Data", "", markdown_table(stats, list(stats[0])), ""]
     else:
         body = '<p class="note">No data summary in this run folder.</p>'
-    html_parts.append(_section("Data", body))
+    html_parts.append(html_section("Data", body))
 
     history = folder.history()
-    html_parts.append(_section("Training", _img(plots.learning_curves(history, main_metric), "learning curves")
+    html_parts.append(html_section("Training", image_tag(plots.learning_curves(history, main_metric), "learning curves")
                                if history else '<p class="note">No training history in this run folder.</p>'))
 
     cards = "".join(f'<div class="card"><b>{metrics[k]:.4f}</b><span>{k}</span></div>'
                     for k in ("accuracy", "f1", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
                     if isinstance(metrics.get(k), float))
     report_text = classification_report_text(metrics, names)
-    html_parts.append(_section("Results", f'<p class="note">Split <b>{html.escape(split)}</b>, {metrics["n"]} texts</p>'
+    html_parts.append(html_section("Results", f'<p class="note">Split <b>{html.escape(split)}</b>, {metrics["n"]} texts</p>'
                                f'<div class="cards">{cards}</div><pre>{html.escape(report_text)}</pre>'))
     md += ["## Results", "", "```", report_text, "```", ""]
 
     if task == "multilabel":
         per_label = [{"label": n, **{k: v for k, v in metrics["per_class"][n].items()}} for n in names]
         body = '<p class="note">Multi-label: one 2x2 matrix per label; per-label scores below.</p>'
-        body += _table(per_label, ["label", "precision", "recall", "f1", "support", "roc_auc", "pr_auc"])
+        body += html_table(per_label, ["label", "precision", "recall", "f1", "support", "roc_auc", "pr_auc"])
         y_matrix, score_matrix = labels.astype(int), probs
     else:
-        body = _img(plots.confusion(metrics["confusion_matrix"], names), "confusion matrix")
+        body = image_tag(plots.confusion(metrics["confusion_matrix"], names), "confusion matrix")
         y_matrix = np.eye(len(names), dtype=int)[labels.astype(int)]
         score_matrix = probs
-    html_parts.append(_section("Confusion matrix", body))
+    html_parts.append(html_section("Confusion matrix", body))
     curve_names, curve_y, curve_s = (names[1:], y_matrix[:, 1:], score_matrix[:, 1:]) if task == "binary" else (names, y_matrix, score_matrix)
-    html_parts.append(_section("ROC and PR curves", _img(plots.roc_pr(curve_y, curve_s, curve_names), "ROC and PR")))
+    html_parts.append(html_section("ROC and PR curves", image_tag(plots.roc_pr(curve_y, curve_s, curve_names), "ROC and PR")))
 
     if task == "multilabel":
         dist = '<p class="note">Per-label score distributions are summarised by the per-label AUCs above.</p>'
     else:
         score, score_name = (probs[:, 1], f"P({names[1]})") if task == "binary" else (probs.max(1), "confidence of the predicted class")
-        dist = _img(plots.probability_distribution(labels.astype(int), score, names, score_name), "probabilities")
-    html_parts.append(_section("Probability distributions", dist))
+        dist = image_tag(plots.probability_distribution(labels.astype(int), score, names, score_name), "probabilities")
+    html_parts.append(html_section("Probability distributions", dist))
 
     raw_conf, raw_ok = calibration_inputs(task, probabilities(task, logits, 1.0), labels)
     cal_conf, cal_ok = calibration_inputs(task, probs, labels)
     ece_raw, ece_cal = expected_calibration_error(raw_conf, raw_ok), expected_calibration_error(cal_conf, cal_ok)
-    html_parts.append(_section("Calibration", f'<p class="note">Temperature {info.temperature:.3f} (fitted on validation).'
+    html_parts.append(html_section("Calibration", f'<p class="note">Temperature {info.temperature:.3f} (fitted on validation).'
                                f' ECE {ece_raw:.4f} before, {ece_cal:.4f} after.</p>'
-                               + _img(plots.reliability(reliability_bins(raw_conf, raw_ok), reliability_bins(cal_conf, cal_ok),
+                               + image_tag(plots.reliability(reliability_bins(raw_conf, raw_ok), reliability_bins(cal_conf, cal_ok),
                                                         ece_raw, ece_cal), "reliability diagram")))
     md += ["## Calibration", "", f"Temperature {info.temperature:.3f}; ECE {ece_raw:.4f} before, {ece_cal:.4f} after.", ""]
 
@@ -174,25 +116,25 @@ def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, P
         body = '<p class="note">Multi-class decisions take the most probable class; there is no threshold.</p>'
     else:
         shown = [1] if task == "binary" else list(range(min(len(names), 4)))
-        body = "".join(_img(plots.threshold_curve(y_matrix[:, j], score_matrix[:, j], info.thresholds[j if task == "multilabel" else 0],
+        body = "".join(image_tag(plots.threshold_curve(y_matrix[:, j], score_matrix[:, j], info.thresholds[j if task == "multilabel" else 0],
                                                   names[j]), f"threshold {names[j]}") for j in shown)
-    html_parts.append(_section("Thresholds", body))
+    html_parts.append(html_section("Thresholds", body))
 
     if task == "multilabel":
         lengths = accuracy_by_length(texts, labels.astype(int), preds)
-        errors = '<h3>Accuracy (all labels right) by text length</h3>' + _table(lengths, ["words", "n", "accuracy"])
-        md += ["## Error analysis", "", _md_table(lengths, ["words", "n", "accuracy"]), ""]
+        errors = '<h3>Accuracy (all labels right) by text length</h3>' + html_table(lengths, ["words", "n", "accuracy"])
+        md += ["## Error analysis", "", markdown_table(lengths, ["words", "n", "accuracy"]), ""]
     else:
         mistakes = confident_mistakes(texts, labels.astype(int), probs, preds, names)
         pairs = confused_pairs(metrics["confusion_matrix"], names)
         lengths = accuracy_by_length(texts, labels.astype(int), preds)
-        errors = ("<h3>Most confident mistakes</h3>" + _table(mistakes, ["confidence", "true", "predicted", "text"], ("text",))
-                  + "<h3>Most confused class pairs</h3>" + _table(pairs, ["true", "predicted", "count", "share_of_true"])
-                  + "<h3>Accuracy by text length (words)</h3>" + _table(lengths, ["words", "n", "accuracy"]))
-        md += ["## Error analysis", "", "Most confused pairs:", "", _md_table(pairs, ["true", "predicted", "count", "share_of_true"]),
-               "", "Most confident mistakes:", "", _md_table(mistakes[:10], ["confidence", "true", "predicted", "text"]),
-               "", _md_table(lengths, ["words", "n", "accuracy"]), ""]
-    html_parts.append(_section("Error analysis", errors))
+        errors = ("<h3>Most confident mistakes</h3>" + html_table(mistakes, ["confidence", "true", "predicted", "text"], ("text",))
+                  + "<h3>Most confused class pairs</h3>" + html_table(pairs, ["true", "predicted", "count", "share_of_true"])
+                  + "<h3>Accuracy by text length (words)</h3>" + html_table(lengths, ["words", "n", "accuracy"]))
+        md += ["## Error analysis", "", "Most confused pairs:", "", markdown_table(pairs, ["true", "predicted", "count", "share_of_true"]),
+               "", "Most confident mistakes:", "", markdown_table(mistakes[:10], ["confidence", "true", "predicted", "text"]),
+               "", markdown_table(lengths, ["words", "n", "accuracy"]), ""]
+    html_parts.append(html_section("Error analysis", errors))
 
     nav = "".join(f'<a href="#{s.lower().replace(" ", "-")}">{s}</a>' for s in SECTIONS)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>distilora report: '
