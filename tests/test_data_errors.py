@@ -151,8 +151,6 @@ def test_empty_label_cell(tmp_path):
 
 def test_config_combinations_that_cannot_work(tmp_path):
     path = good_csv(tmp_path / "t.csv")
-    raises(r"data\.validation_fraction is 0 and data\.validation is empty", load_splits,
-           DataConfig(train=path, validation_fraction=0), error=ConfigError)
     raises(r"data\.labels: .*missing\.txt not found", load_splits,
            DataConfig(train=path, labels=str(tmp_path / "missing.txt")), error=ConfigError)
     raises(r"data\.task is 'binary' but the labels are multi-label", load_splits,

@@ -40,7 +40,7 @@ class DataConfig(_Section):
     header: bool = Field(True, description="Whether CSV/TSV files have a header row.")
     column_names: list[str] | None = Field(None, description="Column names for header-less CSV/TSV files.")
     encoding: str = Field("utf-8", description="Text encoding of CSV/TSV/JSONL files.")
-    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of train held out for validation when no validation file is given.")
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of train held out for validation when no validation file is given; 0 = hold nothing out (tiny data): the last step is kept, no threshold tuning or calibration.")
     test_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share of train held out for test when no test file is given.")
     train_size: int | None = Field(None, gt=0, description="Use at most this many training rows (seeded, stratified); empty = all.")
     test_size: int | None = Field(None, gt=0, description="Test on at most this many test rows (seeded, stratified), e.g. to keep sweeps cheap; empty = all.")
@@ -86,6 +86,8 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(200, gt=0, description="Save a resumable checkpoint every N optimizer steps (and at every evaluation).")
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout.")
     threads: int | None = Field(None, gt=0, description="CPU threads for torch; empty = torch's default.")
+    few_shot: Union[Literal["auto"], bool] = Field("auto", description="Tiny-data recipe (true/false): the head starts from logistic regression on the frozen encoder's features, and training runs at least train.few_shot_epochs; auto = on when train has at most 64 texts per class.")
+    few_shot_epochs: float = Field(20, gt=0, description="Fewest epochs of the few-shot recipe (tiny sets need many passes).")
 
 
 class EvalConfig(_Section):

@@ -58,6 +58,8 @@ class RunInfo(BaseModel):
     calibration: dict[str, Any] | None = None  # why that temperature: kept only if it lowered held-out validation NLL
     aux_names: list[str] | None = None  # auxiliary score targets from multi-target distillation
     student_layers: list[int] | None = None
+    few_shot: bool = False  # trained with the tiny-data recipe (training/few_shot.py)
+    validation_held_out: bool = True  # False: nothing was held out, the validation split is the training split
     trainable_params: int | None = None
     total_params: int | None = None
     train_seconds: float | None = None

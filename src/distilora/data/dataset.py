@@ -46,3 +46,4 @@ class DataSplits:
     label_space: LabelSpace
     aux_names: list[str] | None = None
     unlabeled: TextSplit | None = None  # texts with teacher targets only (distill.unlabeled)
+    validation_held_out: bool = True  # False: validation_fraction 0, the validation split is the training split

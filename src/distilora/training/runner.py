@@ -218,6 +218,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
     from distilora.training.losses import class_weights
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
+    from distilora.training.few_shot import few_shot_applies, training_settings, warm_start_head
     from distilora.training.preflight import check_config, check_run, check_tokenizer
 
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
@@ -261,8 +262,15 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         aux_head = AuxHead(built.model.config.hidden_size, splits.aux_names)
     module = make_train_module(built.model, aux_head)
     weights = class_weights(config.train.class_weights, splits.train.labels, space.num_labels, space.is_multilabel)
+    few_shot = few_shot_applies(config, splits)
+    settings = training_settings(config, splits, few_shot)
+    if few_shot:
+        warm_start_head(module, encoded["train"], splits.train.labels, pad_id, config.eval.batch_size,
+                        config.train.seed)
+    if main and (few_shot or not splits.validation_held_out):
+        accelerator.print(_recipe_note(settings, splits, few_shot))
 
-    result = fit(config, module, task=space.task, label_names=list(space.names),
+    result = fit(settings, module, task=space.task, label_names=list(space.names),
                  train=train_set,
                  val=TrainSet(encoded["validation"], splits.validation.labels),
                  work_dir=partial, accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
@@ -274,7 +282,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         logits = {name: predict_logits(module, enc, config.eval.batch_size, pad_id, progress=f"evaluate {name}")
                   for name, enc in encoded.items() if enc is not None and name != "train"}
         temperature, thresholds, calibration = fit_decision(space.task, logits["validation"], splits.validation.labels,
-                                                            config.eval)
+                                                            settings.eval)
         for name, split_logits in logits.items():
             split = getattr(splits, name)
             metrics = evaluate_logits(space.task, split_logits, split.labels, list(space.names), temperature, thresholds)
@@ -290,7 +298,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
                        trainable_params=built.trainable_params, total_params=built.total_params,
                        train_seconds=round(result.train_seconds, 2),
                        train_samples_per_second=round(result.samples_per_second, 2), best_step=result.best_step,
-                       best_metric=result.best_metrics, created=now_iso())
+                       best_metric=result.best_metrics, few_shot=few_shot,
+                       validation_held_out=splits.validation_held_out, created=now_iso())
         RunFolder(partial).write_info(info)
         if config.eval.report:
             from distilora.reporting.report import write_report
@@ -303,6 +312,17 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         replace_dir_atomic(partial, final)
     accelerator.wait_for_everyone()
     return final
+
+
+def _recipe_note(settings: RunConfig, splits: "DataSplits", few_shot: bool) -> str:
+    parts = []
+    if few_shot:
+        parts.append(f"few-shot recipe ({len(splits.train)} training texts): head warm-started by logistic "
+                     f"regression, {settings.train.epochs:g} epochs")
+    if not splits.validation_held_out:
+        parts.append("nothing held out (data.validation_fraction 0): the lowest-training-loss step is kept, with "
+                     "0.5 / argmax decisions and no temperature")
+    return "; ".join(parts)
 
 
 def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -> dict[str, Any]:

@@ -1,0 +1,104 @@
+"""The tiny-data recipe (8-64 labelled texts per class), on by train.few_shot or automatically by training-set size.
+
+With so few texts, a randomly initialised head plus a few optimizer steps learns next to nothing: the encoder's
+gradients are noise until the head points somewhere. So the head starts where a logistic regression on the frozen
+encoder's features puts it (the features the head's last linear layer sees), and training then runs for at least
+train.few_shot_epochs passes, adapting encoder and head together from that start. With data.validation_fraction 0
+nothing is held out: the run keeps its lowest-training-loss step and uses plain 0.5 / argmax decisions.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from distilora.config import RunConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from distilora.data.dataset import DataSplits
+    from distilora.data.tokenize import Encoded
+
+MAX_TEXTS_PER_CLASS = 64
+
+
+def few_shot_applies(cfg: RunConfig, splits: "DataSplits") -> bool:
+    """train.few_shot true, or 'auto' with at most MAX_TEXTS_PER_CLASS training texts per class on average."""
+    if isinstance(cfg.train.few_shot, bool):
+        return cfg.train.few_shot
+    return len(splits.train) <= MAX_TEXTS_PER_CLASS * splits.label_space.num_labels
+
+
+def training_settings(cfg: RunConfig, splits: "DataSplits", few_shot: bool) -> RunConfig:
+    """The settings the run trains under (the saved config stays the user's): few-shot epochs, and for a run with
+    nothing held out, selection by training loss with no threshold tuning or temperature."""
+    train, evaluation = {}, {}
+    if few_shot and cfg.train.max_steps is None:
+        train["epochs"] = max(cfg.train.epochs, cfg.train.few_shot_epochs)
+    if not splits.validation_held_out:
+        train.update(metric="loss", early_stopping_patience=None)
+        evaluation.update(tune_threshold="none", calibrate=False)
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update=train),
+                                  "eval": cfg.eval.model_copy(update=evaluation)})
+
+
+def warm_start_head(module: "torch.nn.Module", encoded: "Encoded", labels: np.ndarray, pad_id: int,
+                    batch_size: int, seed: int) -> None:
+    """Set the head's last linear layer (of ``module``, a training module) to a logistic regression fitted on the
+    features that layer receives for the training texts."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from distilora.training.loop import predict_logits
+
+    last = _last_trainable_linear(module.classifier)
+    features: list[torch.Tensor] = []
+    hook = last.register_forward_hook(lambda _m, inputs, _out: features.append(inputs[0].detach().float()))
+    try:
+        predict_logits(module, encoded, batch_size, pad_id)
+    finally:
+        hook.remove()
+    order = _batch_order(encoded, batch_size)
+    x = np.zeros((len(labels), last.in_features), dtype=np.float32)
+    x[order] = torch.cat(features).numpy()
+    multilabel = labels.ndim == 2
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6  # fitted on standardised features, folded back in below
+    head = LogisticRegression(max_iter=2000, random_state=seed)
+    fitted = (OneVsRestClassifier(head) if multilabel else head).fit((x - mean) / scale, labels)
+    if multilabel:
+        weight = np.stack([e.coef_[0] for e in fitted.estimators_])
+        bias = np.array([e.intercept_[0] for e in fitted.estimators_])
+    elif last.out_features == 2 and fitted.coef_.shape[0] == 1:  # binary: softmax over [-z/2, z/2] is sigmoid(z)
+        weight = np.concatenate([-fitted.coef_ / 2, fitted.coef_ / 2])
+        bias = np.array([-fitted.intercept_[0] / 2, fitted.intercept_[0] / 2])
+    else:
+        weight, bias = np.zeros((last.out_features, last.in_features)), np.full(last.out_features, -10.0)
+        weight[fitted.classes_], bias[fitted.classes_] = fitted.coef_, fitted.intercept_
+    weight = weight / scale
+    bias = bias - weight @ mean
+    with torch.no_grad():
+        last.weight.copy_(torch.as_tensor(weight, dtype=last.weight.dtype))
+        last.bias.copy_(torch.as_tensor(bias, dtype=last.bias.dtype))
+
+
+def _last_trainable_linear(classifier: "torch.nn.Module") -> "torch.nn.Linear":
+    """The head's output layer: the last trainable linear layer inside the head modules (for LoRA, the trained copy
+    PEFT keeps in modules_to_save)."""
+    import torch
+
+    from distilora.modeling.build import head_modules_for
+
+    base = classifier.get_base_model() if hasattr(classifier, "get_base_model") else classifier
+    heads = head_modules_for(base)
+    linears = [m for name, m in classifier.named_modules() if isinstance(m, torch.nn.Linear)
+               and m.weight.requires_grad and any(f".{h}." in f".{name}." for h in heads)]
+    return linears[-1]
+
+
+def _batch_order(encoded: "Encoded", batch_size: int) -> np.ndarray:
+    """Row positions in the order predict_logits runs them (longest first), to put hooked features back."""
+    from distilora.data.batching import inference_batches
+
+    return np.concatenate(inference_batches(encoded.lengths, batch_size))
