@@ -51,7 +51,7 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
     fractions = [0.0 if cfg.validation else cfg.validation_fraction, 0.0 if test_path else cfg.test_fraction]
     rest, held_val, held_test = stratified_split(strata, fractions, cfg.seed)
     train = full.subset(rest)
-    held_out = cfg.validation is not None or cfg.validation_fraction > 0
+    validation_held_out = cfg.validation is not None or cfg.validation_fraction > 0
     if cfg.validation:
         validation = _load_labelled(cfg.validation, "validation", cfg, space, "data.validation", aux_column, aux_names)
     else:
@@ -60,7 +60,8 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
         test = _load_labelled(test_path, "test", cfg, space, "data.test", aux_column, aux_names)
     else:
         test = full.subset(held_test, name="test") if cfg.test_fraction > 0 else None
-    for part, field in ((validation if held_out else None, "data.validation_fraction"), (test, "data.test_fraction")):
+    checked = ((validation if validation_held_out else None, "data.validation_fraction"), (test, "data.test_fraction"))
+    for part, field in checked:
         if part is not None and len(part) == 0:
             raise DataError(f"{train_path}: {len(full)} rows are too few to hold out a {part.name} split "
                             f"({field}); give a larger file or a separate {part.name} file")
@@ -69,7 +70,7 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
         train = train.subset(stratified_subsample(label_strata(train.labels), cfg.train_size, cfg.seed))
     if test is not None and cfg.test_size is not None and cfg.test_size < len(test):
         test = test.subset(stratified_subsample(label_strata(test.labels), cfg.test_size, cfg.seed))
-    if not held_out:  # tiny data, nothing to spare: the run is judged on its own training texts
+    if not validation_held_out:  # tiny data, nothing to spare: the run is judged on its own training texts
         validation = train.subset(np.arange(len(train)), name="validation")
     if cfg.balance != "none":
         if space.is_multilabel:
@@ -83,7 +84,7 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
 
         unlabeled = load_unlabeled(distill, cfg, held_out)
     return DataSplits(train=train, validation=validation, test=test, label_space=space, aux_names=aux_names,
-                      unlabeled=unlabeled, validation_held_out=held_out)
+                      unlabeled=unlabeled, validation_held_out=validation_held_out)
 
 
 def read_training_file(cfg: DataConfig) -> tuple["pandas.DataFrame", TextSplit, LabelSpace]:

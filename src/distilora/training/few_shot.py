@@ -64,7 +64,9 @@ def warm_start_head(module: "torch.nn.Module", encoded: "Encoded", labels: np.nd
     x = np.zeros((len(labels), last.in_features), dtype=np.float32)
     x[order] = torch.cat(features).numpy()
     multilabel = labels.ndim == 2
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6  # fitted on standardised features, folded back in below
+    # centred and scaled by one overall spread (per-feature scaling blows up near-constant features' weights);
+    # folded back into the layer below
+    mean, scale = x.mean(axis=0), float(x.std()) + 1e-6
     head = LogisticRegression(max_iter=2000, random_state=seed)
     fitted = (OneVsRestClassifier(head) if multilabel else head).fit((x - mean) / scale, labels)
     if multilabel:
