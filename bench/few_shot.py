@@ -6,7 +6,7 @@ labelled texts (n per class drawn with each seed from the training file), same t
     python bench/few_shot.py sst2 --shots 64 --seeds 0
 
 distilora trains with `data.validation_fraction: 0` (nothing to spare for a held-out split) and its defaults
-otherwise (LoRA; train.few_shot auto turns the recipe on; distilora-plain turns it off); SetFit runs with its defaults (contrastive pairs,
+otherwise (LoRA), with train.few_shot true (distilora) or false (distilora-plain); SetFit runs with its defaults (contrastive pairs,
 20 iterations, one epoch, batch 16, logistic-regression head). Test sets: SST-2 dev (872), and a seeded stratified
 2,000 of the AG News test set (descriptions only, as in its training subset). Nothing is tuned on a test set.
 """
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--sides", nargs="+", default=["distilora", "distilora-plain", "setfit"],
                         choices=["distilora", "distilora-plain", "setfit"],
-                        help="distilora-plain = the same run with train.few_shot false (no recipe)")
+                        help="distilora = train.few_shot true; distilora-plain = the same run without the recipe")
     parser.add_argument("--set", nargs="*", default=[], dest="overrides", help="distilora config overrides")
     parser.add_argument("--name", default=None, help="results file name (default few_shot_<tasks>)")
     args = parser.parse_args()
@@ -102,9 +102,9 @@ def main() -> None:
             for seed in args.seeds:
                 sample = train.groupby("label").sample(n=shots, random_state=seed)
                 for side in args.sides:
-                    plain = ["train.few_shot=false"] if side == "distilora-plain" else []
+                    recipe = [f"train.few_shot={'false' if side == 'distilora-plain' else 'true'}"]
                     result = (setfit_side(shots, seed, sample, test) if side == "setfit" else
-                              distilora_side(task, shots, seed, sample, test, [*args.overrides, *plain]))
+                              distilora_side(task, shots, seed, sample, test, [*args.overrides, *recipe]))
                     rows.append({"task": task, "shots": shots, "seed": seed, "side": side, **result})
                     print_table(rows[-1:], list(rows[-1]))
     summary = []

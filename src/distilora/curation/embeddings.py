@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distilora.cache import cache_root, text_stream
+from distilora.cache import cache_root, read_cached_rows, text_stream
 from distilora.runfolder import atomic_write_file
 
 CACHE_FORMAT = "distilora-embeddings-1"
@@ -44,7 +44,7 @@ def embed_texts(backbone: str, texts: list[str], pairs: list[str] | None = None,
     backbone_path = resolve_backbone(backbone)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = cache_dir / f"{embedding_key(backbone_path, texts, pairs, max_length)}.safetensors"
-    cached = _read_cached(path, len(texts))
+    cached = read_cached_rows(path, "embeddings", len(texts))
     if cached is not None:
         return cached
     vectors = _encode(backbone_path, texts, pairs, max_length, batch_size, progress)
@@ -82,18 +82,3 @@ def _encode(backbone_path: str, texts: list[str], pairs: list[str] | None, max_l
             out[indices] = torch.nn.functional.normalize(mean, dim=-1).numpy()
             bar.update(len(indices))
     return out
-
-
-def _read_cached(path: Path, rows: int) -> np.ndarray | None:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    if not path.is_file():
-        return None
-    try:
-        vectors = load_file(str(path)).get("embeddings")
-    except (SafetensorError, OSError, ValueError):
-        return None
-    if vectors is None or vectors.ndim != 2 or vectors.shape[0] != rows or vectors.dtype != np.float32:
-        return None
-    return vectors

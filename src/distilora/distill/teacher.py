@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from distilora.cache import cache_root, text_stream
+from distilora.cache import cache_root, read_cached_rows, text_stream
 from distilora.runfolder import RunFolder, atomic_write_file
 
 if TYPE_CHECKING:
@@ -43,22 +43,6 @@ def cache_key(teacher_run: str | Path, texts: list[str], pairs: list[str] | None
     return digest.hexdigest()
 
 
-def _read_cached(path: Path, rows: int) -> np.ndarray | None:
-    """The cached logits, or None when the file is missing, unreadable or not shaped for these rows."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    if not path.is_file():
-        return None
-    try:
-        logits = load_file(str(path)).get("logits")
-    except (SafetensorError, OSError, ValueError):
-        return None
-    if logits is None or logits.ndim != 2 or logits.shape[0] != rows or logits.dtype != np.float32:
-        return None
-    return logits
-
-
 def default_cache_dir() -> Path:
     """Where teacher logits are kept between runs: $DISTILORA_CACHE/teacher-logits, else under ~/.cache/distilora."""
     return cache_root() / "teacher-logits"
@@ -85,7 +69,7 @@ def teacher_logits(teacher_run: str | Path, texts: list[str], pairs: list[str] |
         raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
     key = cache_key(teacher_run, texts, pairs, backend)
     path = Path(cache_dir) / f"{key}.safetensors"
-    cached = _read_cached(path, len(texts))
+    cached = read_cached_rows(path, "logits", len(texts))
     if cached is not None:
         return cached
     parts_dir = Path(cache_dir) / f"{key}.parts"
@@ -95,7 +79,7 @@ def teacher_logits(teacher_run: str | Path, texts: list[str], pairs: list[str] |
         for start in range(0, len(texts), CHUNK_TEXTS):
             stop = min(start + CHUNK_TEXTS, len(texts))
             part = parts_dir / f"{start:010d}.safetensors"
-            logits = _read_cached(part, stop - start)
+            logits = read_cached_rows(part, "logits", stop - start)
             if logits is None:
                 if classifier is None:
                     from distilora.inference.classifier import Classifier
