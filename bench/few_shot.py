@@ -75,7 +75,8 @@ def setfit_side(shots: int, seed: int, sample, test) -> dict:
 
     start = time.perf_counter()
     model = SetFitModel.from_pretrained(resolve_backbone("minilm"))
-    trainer = Trainer(model=model, args=TrainingArguments(seed=seed),
+    arguments = TrainingArguments(seed=seed, output_dir=str(WORK / "setfit-checkpoints"))  # not the current folder
+    trainer = Trainer(model=model, args=arguments,
                       train_dataset=Dataset.from_pandas(sample.reset_index(drop=True)))
     trainer.train()
     seconds = time.perf_counter() - start
