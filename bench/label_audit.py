@@ -125,11 +125,14 @@ def real_suspects() -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tasks", nargs="*", choices=sorted(TASKS))
+    parser.add_argument("tasks", nargs="*", help=f"noisy-label tasks: {', '.join(sorted(TASKS))}")
     parser.add_argument("--methods", nargs="+", default=["head"], choices=["head", "finetune"])
     parser.add_argument("--train", action="store_true", help="Also train on clean / noisy / cleaned files.")
     parser.add_argument("--suspects", action="store_true", help="Top 20 suspects of real Jigsaw and ToxicChat.")
     args = parser.parse_args()
+    unknown = sorted(set(args.tasks) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task {unknown[0]!r}; choose from {', '.join(sorted(TASKS))}")
     audits, trained = [], []
     for task in args.tasks:
         clean, noisy, flipped = noisy_files(task)
