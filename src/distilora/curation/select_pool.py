@@ -37,9 +37,9 @@ def select_from_pool(run: Path, pool: str, k: int, strategy: Strategy, output: P
     table = None if lines_file else read_table(pool, data, field="--pool")
     if table is None:
         split = read_texts(pool, data, field="--pool")
-        texts, pairs, rows = split.texts, split.pairs, split.rows
+        texts, pairs = split.texts, split.pairs
     else:
-        (texts, pairs), rows = texts_and_pairs(table, data, pool), np.arange(1, len(table) + 1)
+        texts, pairs = texts_and_pairs(table, data, pool)
     classifier = Classifier.load(run, backend=backend)
     probs = _pool_probabilities(classifier, texts, pairs, batch_size)
     embeddings = None
@@ -56,7 +56,7 @@ def select_from_pool(run: Path, pool: str, k: int, strategy: Strategy, output: P
 
         atomic_write_text(output, "".join(texts[i] + "\n" for i in positions))
         return output, len(positions)
-    return _write_selection(table, pool, data, rows[positions], scores, output), len(positions)
+    return _write_selection(table, pool, data, positions, scores, output), len(positions)
 
 
 def _pool_probabilities(classifier, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray:
@@ -72,11 +72,11 @@ def _pool_probabilities(classifier, texts: list[str], pairs: list[str] | None, b
     return out
 
 
-def _write_selection(table, pool: str, data, rows: np.ndarray, scores: np.ndarray, output: Path) -> Path:
-    """The chosen pool rows (1-based) in rank order, with select_rank and select_score, in the pool's format."""
+def _write_selection(table, pool: str, data, positions: np.ndarray, scores: np.ndarray, output: Path) -> Path:
+    """The chosen pool rows in rank order, with select_rank and select_score, in the pool's format."""
     from distilora.data.writers import write_like_source
 
-    chosen = table.iloc[rows - 1].copy()
-    chosen["select_rank"] = np.arange(1, len(rows) + 1)
+    chosen = table.iloc[positions].copy()
+    chosen["select_rank"] = np.arange(1, len(positions) + 1)
     chosen["select_score"] = np.round(scores, 6)
     return write_like_source(chosen, output, pool, data)
