@@ -51,6 +51,35 @@ def test_multilabel_micro_macro_and_samples_f1():
     assert m["per_class"]["y"]["f1"] == 0.0 and m["macro_f1"] == pytest.approx(0.4)
     # rows: f1 1, 2/3, 0 -> mean 5/9
     assert m["samples_f1"] == pytest.approx(5 / 9) and m["subset_accuracy"] == pytest.approx(1 / 3)
+    # 4 of 6 label cells right; no bare "accuracy" that could be read as the share of texts fully right
+    assert m["label_accuracy"] == pytest.approx(4 / 6) and "accuracy" not in m
+    assert "subset accuracy (every label of a text right) 0.3333" in classification_report_text(m, ["x", "y"])
+
+
+def test_multilabel_f1_thresholds_keep_a_label_own_only_where_it_carries_over():
+    rng = np.random.default_rng(0)
+    n = 4000
+    # label 0: common, its scores are shifted down, so its best threshold (~0.3) is far from the shared one and
+    # holds on every half; label 1: 6 positives, whose own threshold would fit noise
+    y = np.zeros((n, 3), dtype=bool)
+    y[:, 0] = rng.random(n) < 0.3
+    y[rng.choice(n, 6, replace=False), 1] = True
+    y[:, 2] = rng.random(n) < 0.3
+    probs = np.clip(np.where(y, 0.7, 0.3) + rng.normal(0, 0.12, y.shape), 0.001, 0.999)
+    probs[:, 0] -= 0.2
+    probs[:, 1] = np.clip(rng.random(n) * 0.5 + 0.2 * y[:, 1], 0, 1)  # rare and barely separable
+    probs = np.clip(probs, 0.001, 0.999)
+    shared = tune_threshold(y.ravel(), probs.ravel(), "f1")
+    own = [tune_threshold(y[:, j], probs[:, j], "f1") for j in range(3)]
+    t = tune_thresholds("multilabel", probs, y.astype(np.float32), "f1", 0.5)
+    assert t[0] == pytest.approx(own[0]) and abs(own[0] - shared) > 0.1  # a real difference is kept
+    assert t[1] == pytest.approx(shared) and own[1] != pytest.approx(shared)  # a fitted-to-noise one is not
+
+    def micro_f1(thresholds):
+        pred = probs >= np.asarray(thresholds)
+        tp, fp, fn = (pred & y).sum(), (pred & ~y).sum(), (~pred & y).sum()
+        return 2 * tp / (2 * tp + fp + fn)
+    assert micro_f1(t) >= micro_f1([shared] * 3)
 
 
 # cutting below .95/.8/.6/.5/.3/.2 gives (precision, recall): (1,.25) (1,.5) (1,.75) (.75,.75) (.8,1) (.67,1); the

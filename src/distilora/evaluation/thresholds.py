@@ -46,4 +46,35 @@ def tune_thresholds(task: str, probs: np.ndarray, labels: np.ndarray, rule: str,
         return [default] * (1 if task == "binary" else probs.shape[1])
     if task == "binary":
         return [tune_threshold(labels == 1, probs[:, 1], rule)]
+    if rule == "f1":
+        return multilabel_f1_thresholds(probs, labels >= 0.5)
     return [tune_threshold(labels[:, j] >= 0.5, probs[:, j], rule) for j in range(probs.shape[1])]
+
+
+def multilabel_f1_thresholds(probs: np.ndarray, y: np.ndarray, seed: int = 0) -> list[float]:
+    """One threshold per label, each either the label's own best-F1 threshold or the one shared threshold that
+    maximises micro-F1 over every label cell, whichever gives the label more F1 on held-out validation rows
+    (2-fold: tuned on one half, counted on the other). A rare label's own threshold, tuned on its handful of
+    positives, overfits (0.006 here, 0.64 there) and can lower micro- and macro-F1 alike; it is kept only where
+    it carries over to texts it was not tuned on."""
+    own = [tune_threshold(y[:, j], probs[:, j], "f1") for j in range(y.shape[1])]
+    shared = tune_threshold(y.ravel(), probs.ravel(), "f1")
+    halves = np.array_split(np.random.default_rng(seed).permutation(len(y)), 2)
+    own_counts, shared_counts = np.zeros((y.shape[1], 3)), np.zeros((y.shape[1], 3))
+    for fit, held in (halves, halves[::-1]):
+        fit_own = np.array([tune_threshold(y[fit, j], probs[fit, j], "f1") for j in range(y.shape[1])])
+        fit_shared = tune_threshold(y[fit].ravel(), probs[fit].ravel(), "f1")
+        own_counts += _f1_counts(y[held], probs[held] >= fit_own)
+        shared_counts += _f1_counts(y[held], probs[held] >= fit_shared)
+    keep_own = _f1(own_counts) > _f1(shared_counts)
+    return [o if keep else shared for o, keep in zip(own, keep_own)]
+
+
+def _f1_counts(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Per label (true positives, false positives, false negatives)."""
+    return np.stack([(predicted & y).sum(0), (predicted & ~y).sum(0), (~predicted & y).sum(0)], axis=1)
+
+
+def _f1(counts: np.ndarray) -> np.ndarray:
+    tp, fp, fn = counts.T
+    return np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(tp)), where=(2 * tp + fp + fn) > 0)

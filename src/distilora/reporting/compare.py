@@ -8,7 +8,7 @@ from typing import Any
 
 from distilora.runfolder import RunFolder, atomic_write_file, atomic_write_text
 
-METRICS = ("accuracy", "f1", "macro_f1", "micro_f1", "roc_auc", "pr_auc")
+METRICS = ("accuracy", "subset_accuracy", "f1", "macro_f1", "micro_f1", "roc_auc", "pr_auc")
 COLUMNS = ("run", "method", "backbone", "student_layers", "trainable_params", "total_params", "train_seconds",
            "train_samples_per_second", "split", "n", *METRICS)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
+from distilora.evaluation.metrics import HEADLINE_METRICS
 from distilora.runfolder import RunFolder, RunInfo, atomic_write_text
 
-CARD_METRICS = ("accuracy", "f1", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
 
 
 def front_matter(info: RunInfo, config: dict[str, Any], metrics: dict[str, dict[str, Any]],
@@ -30,7 +30,7 @@ def front_matter(info: RunInfo, config: dict[str, Any], metrics: dict[str, dict[
     return {"library_name": "peft" if info.method == "lora" and not merged else "transformers",
             "pipeline_tag": "text-classification", "base_model": portable_backbone_name(info.backbone),
             "tags": tags, "datasets": datasets or ["bundled demo reviews"],
-            "metrics": sorted({m for split in metrics.values() for m in CARD_METRICS if split.get(m) is not None})}
+            "metrics": sorted({m for split in metrics.values() for m in HEADLINE_METRICS if split.get(m) is not None})}
 
 
 def model_card(run_dir: str | Path, merged: bool = False) -> str:
@@ -97,7 +97,7 @@ def _training(info: RunInfo, config: dict[str, Any]) -> str:
 
 
 def _metrics_table(info: RunInfo, metrics: dict[str, dict[str, Any]]) -> str:
-    shown = [m for m in CARD_METRICS if any(split.get(m) is not None for split in metrics.values())]
+    shown = [m for m in HEADLINE_METRICS if any(split.get(m) is not None for split in metrics.values())]
     lines = ["## Metrics\n", "| split | texts | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for split, values in metrics.items():
         cells = [f"{values[m]:.4f}" if isinstance(values.get(m), float) else "" for m in shown]

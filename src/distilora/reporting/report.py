@@ -14,7 +14,7 @@ import numpy as np
 from distilora.errors import RunFolderError
 from distilora.evaluation.analysis import accuracy_by_length, confident_mistakes, confused_pairs
 from distilora.evaluation.calibration import reliability_bins
-from distilora.evaluation.metrics import (calibration_inputs, classification_report_text, decide,
+from distilora.evaluation.metrics import (HEADLINE_METRICS, calibration_inputs, classification_report_text, decide,
                                           evaluate_logits, expected_calibration_error, primary_metric, probabilities)
 from distilora.reporting import plots
 from distilora.reporting.html_parts import CSS, html_section, html_table, image_tag, markdown_table
@@ -76,7 +76,7 @@ def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, P
                                if history else '<p class="note">No training history in this run folder.</p>'))
 
     cards = "".join(f'<div class="card"><b>{metrics[k]:.4f}</b><span>{k}</span></div>'
-                    for k in ("accuracy", "f1", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
+                    for k in HEADLINE_METRICS
                     if isinstance(metrics.get(k), float))
     report_text = classification_report_text(metrics, names)
     html_parts.append(html_section("Results", f'<p class="note">Split <b>{html.escape(split)}</b>, {metrics["n"]} texts</p>'

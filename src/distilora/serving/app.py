@@ -288,7 +288,7 @@ def _check_upload_texts(adapter: TypeAdapter, filename: str, texts: list[str]) -
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("n", "accuracy", "f1", "precision", "recall", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
+    keys = ("n", "accuracy", "subset_accuracy", "f1", "precision", "recall", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
     return {k: metrics[k] for k in keys if metrics.get(k) is not None}
 
 
