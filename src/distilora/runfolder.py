@@ -15,6 +15,8 @@ Layout (format 1)::
       predictions/<split>.jsonl   one row per text: text, label (gold), logits
       history.jsonl       one line per evaluation: step, epoch, train_loss, val metrics, lr, seconds
       data_summary.json   class counts and text lengths per split
+      logs/               optional (train.report_to): experiment-tracker files kept with the run, e.g. TensorBoard
+                          event files under logs/<name>/ (MLflow and hosted trackers keep their own stores)
       report.html, report.md
 
 JSON-lines files are split on "\n" only: texts may hold U+2028, U+0085 and other characters that
@@ -85,6 +87,7 @@ class RunFolder:
     history_jsonl = property(lambda self: self.path / "history.jsonl")
     data_summary_json = property(lambda self: self.path / "data_summary.json")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    logs_dir = property(lambda self: self.path / "logs")
     report_html = property(lambda self: self.path / "report.html")
     report_md = property(lambda self: self.path / "report.md")
 

@@ -189,6 +189,7 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
     import torch
 
     from distilora.evaluation.metrics import evaluate_logits, primary_metric
+    from distilora.training.tracking import log_split_metrics
 
     tc = cfg.train
     multilabel = task == "multilabel"
@@ -238,6 +239,7 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
                   **{f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}}
         progress["loss_sum"], progress["loss_count"] = 0.0, 0
         history.append(record)
+        log_split_metrics(accelerator, "val", {**metrics, "epoch": record["epoch"]}, progress["step"])
         if _is_better(metric, metrics[metric], progress["best_value"]):
             progress.update(best_value=metrics[metric], best_step=progress["step"], bad_evals=0,
                             best_metrics={k: v for k, v in record.items() if k.startswith("val_")})
@@ -281,8 +283,10 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
             progress["loss_count"] += 1
             progress["epoch"], progress["batch"] = (progress["epoch"] + 1, 0) if epoch_done else (progress["epoch"], start + tc.grad_accum)
             bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.4f}", samples_s=f"{progress['samples'] / progress['train_seconds']:.1f}",
-                            refresh=False)
+            samples_s = progress["samples"] / progress["train_seconds"]
+            bar.set_postfix(loss=f"{step_loss:.4f}", samples_s=f"{samples_s:.1f}", refresh=False)
+            accelerator.log({"train/loss": step_loss, "train/lr": scheduler.get_last_lr()[0],
+                             "train/samples_per_s": samples_s}, step=progress["step"])
 
             last = progress["step"] >= total_steps
             due = (epoch_done if tc.eval_every == "epoch" else progress["step"] % tc.eval_every == 0) or last

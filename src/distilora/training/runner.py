@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from distilora.training.loop import TrainSet
 
 
-def make_accelerator(cfg: RunConfig) -> "Accelerator":
-    """Accelerate picks up `accelerate launch` settings; precision 'auto' means fp32 on CPU, bf16/fp16 on GPUs."""
+def make_accelerator(cfg: RunConfig, logs_dir: Path | None = None) -> "Accelerator":
+    """Accelerate picks up `accelerate launch` settings; precision 'auto' means fp32 on CPU, bf16/fp16 on GPUs.
+    Trackers in train.report_to that keep files (TensorBoard) write them under logs_dir."""
     import torch
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -44,18 +45,28 @@ def make_accelerator(cfg: RunConfig) -> "Accelerator":
     # The state is a process-wide singleton that refuses a second precision, so a sweep over train.precision or a
     # notebook training twice would fail; each run starts a fresh one (the distributed PartialState is kept).
     AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=precision)
+    return Accelerator(mixed_precision=precision, log_with=cfg.train.report_to or None,
+                       project_dir=str(logs_dir) if logs_dir is not None else None)
+
+
+# fields that change how a run is watched, not what it trains: a finished or half-done run stays itself without them
+UNKEYED_FIELDS = ("train.report_to:",)
 
 
 def _changes_from(folder: Path, config: RunConfig) -> str | None:
     """What differs between the config a run folder was started with and ``config``, or None when nothing does."""
     import yaml
 
-    from distilora.config import config_differences
+    from distilora.config import build_config, config_differences
 
     saved_yaml = folder / "config.yaml"
     saved = yaml.safe_load(saved_yaml.read_text(encoding="utf-8")) if saved_yaml.is_file() else {}
-    changes = config_differences(saved or {}, config.model_dump(mode="json"))
+    try:  # a field added since that run was written takes its default there, as it did then
+        saved = build_config(saved or {}).model_dump(mode="json")
+    except ConfigError:
+        pass  # a config this version no longer accepts: compare it as written
+    changes = [change for change in config_differences(saved or {}, config.model_dump(mode="json"))
+               if not change.startswith(UNKEYED_FIELDS)]
     if not changes:
         return None
     return "; ".join(changes[:3]) + (f"; {len(changes) - 3} more" if len(changes) > 3 else "")
@@ -220,16 +231,18 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
     from distilora.training.few_shot import few_shot_applies, training_settings, warm_start_head
     from distilora.training.preflight import check_config, check_run, check_tokenizer
+    from distilora.training.tracking import check_trackers, log_split_metrics, start_tracking
 
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
     partial = partial_path(final)
-    accelerator = make_accelerator(config)
+    accelerator = make_accelerator(config, RunFolder(partial).logs_dir)
     main = accelerator.is_main_process
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     _check_folder(config, final, partial, resume=resume, overwrite=overwrite)
     # bad data, a bad backbone or a bad layer spec fail here, before anything is written
     check_config(config)
+    check_trackers(config)
     splits = load_splits(config.data, config.distill)
     space = splits.label_space
     check_run(config, splits)
@@ -243,6 +256,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         partial.mkdir(parents=True, exist_ok=True)
         atomic_write_text(partial / "config.yaml", config.to_yaml())
     accelerator.wait_for_everyone()
+    start_tracking(accelerator, config)
     if main:
         for note in built.notes:
             accelerator.print(note)
@@ -287,6 +301,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
             split = getattr(splits, name)
             metrics = evaluate_logits(space.task, split_logits, split.labels, list(space.names), temperature, thresholds)
             write_json_atomic(partial / "metrics" / f"{name}.json", metrics)
+            log_split_metrics(accelerator, name, metrics, result.steps)
             write_jsonl_atomic(partial / "predictions" / f"{name}.jsonl", _prediction_rows(split, split_logits))
         write_json_atomic(partial / "data_summary.json", summarize_splits(splits))
         _save_model(built, module, config, partial)
@@ -309,6 +324,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
         write_model_cards(partial)
         shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+        accelerator.end_training()  # trackers flush and close their files before the folder is renamed
         replace_dir_atomic(partial, final)
     accelerator.wait_for_everyone()
     return final
