@@ -58,7 +58,9 @@ def prepared(tmp_path_factory):
         key = (script, name)
         if key not in outputs:
             out = folder / script.parent.name / name
-            done = subprocess.run([sys.executable, str(script), "--data-dir", str(SHARED_DATA), "--out", str(out)],
+            # a script that writes several files (train and test) takes a folder, one that writes one file its path
+            target = ["--out-dir", str(out.parent)] if "--out-dir" in script.read_text() else ["--out", str(out)]
+            done = subprocess.run([sys.executable, str(script), "--data-dir", str(SHARED_DATA), *target],
                                   cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
             assert done.returncode == 0, f"{_rel(script)} failed:\n{done.stderr[-2000:]}"
             outputs[key] = out
@@ -265,35 +267,55 @@ def test_documented_command_parses_and_its_configs_validate(path, command):
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("script", PREPARE_SCRIPTS, ids=[_rel(p) for p in PREPARE_SCRIPTS])
-def test_prepare_script_builds_a_text_label_file(script, prepared, tmp_path):
+def test_prepare_script_builds_text_label_files(script, prepared, tmp_path):
     import pandas as pd
-
-    out = prepared(script)
-    table = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert list(table.columns) == ["text", "label"]
-    assert (table["text"].str.strip() != "").all() and not table["text"].duplicated().any()
-    assert table["label"].nunique() >= 2
-    assert not list(out.parent.glob(".*tmp*")), "no temporary file is left behind"
 
     spec = importlib.util.spec_from_file_location(f"prepare_{script.parent.name}", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    again = tmp_path / "again.csv"
-    module.main(["--data-dir", str(SHARED_DATA), "--out", str(again)])
-    assert again.read_bytes() == out.read_bytes(), "seeded: the same arguments give the same file"
+    defaults = getattr(module, "DEFAULT_OUTS", None) or [module.DEFAULT_OUT]  # several files, or one
+    tables = {}
+    for default_out in defaults:
+        out = prepared(script, default_out.name if len(defaults) > 1 else "prepared.csv")
+        tables[default_out.name] = table = pd.read_csv(out, dtype=str, keep_default_na=False)
+        assert list(table.columns) == ["text", "label"]
+        assert (table["text"].str.strip() != "").all() and table["label"].nunique() >= 2
+        assert not list(out.parent.glob(".*tmp*")) and not list(out.parent.glob("*.tmp")), "no temporary file left"
+        if shutil.which("git") and (ROOT / ".git").exists():
+            relative = default_out.relative_to(ROOT).as_posix()
+            ignored = subprocess.run(["git", "check-ignore", "-q", relative], cwd=ROOT, check=False)
+            assert ignored.returncode == 0, f"{relative} must be git-ignored (data never goes into the repository)"
 
-    if shutil.which("git") and (ROOT / ".git").exists():
-        default_out = module.DEFAULT_OUT.relative_to(ROOT).as_posix()
-        ignored = subprocess.run(["git", "check-ignore", "-q", default_out], cwd=ROOT, check=False)
-        assert ignored.returncode == 0, f"{default_out} must be git-ignored (data never goes into the repository)"
+    again = tmp_path / "again"
+    module.main(["--data-dir", str(SHARED_DATA), *(["--out-dir", str(again)] if len(defaults) > 1
+                                                   else ["--out", str(again / "prepared.csv")])])
+    for name in tables:
+        written = prepared(script, name if len(defaults) > 1 else "prepared.csv")
+        again_file = again / (name if len(defaults) > 1 else "prepared.csv")
+        assert again_file.read_bytes() == written.read_bytes(), "seeded: the same arguments give the same file"
 
     if script.parent.name == "unsafe_topics":
-        _check_unsafe_topics(table, module, tmp_path)
+        _check_unsafe_topics(tables["unsafe_topics.csv"], module, tmp_path)
+    if script.parent.name == "agnews":
+        _check_agnews(tables, module)
+
+
+def _check_agnews(tables: dict, module) -> None:
+    import pandas as pd
+
+    train, test = tables["train.csv"], tables["test.csv"]
+    assert len(train) == 10_001 and len(test) == 7_600  # every row of both official files, titles left out
+    assert set(train["label"]) == set(test["label"]) == set(module.CLASSES)
+    raw = pd.read_csv(SHARED_DATA / "agnews" / "test.csv", header=None, dtype=str, keep_default_na=False)
+    assert (test["label"] == raw[0].astype(int).map(lambda i: module.CLASSES[i - 1])).all()
+    assert not train["text"].str.contains("#39;|quot;").any() and not test["text"].str.contains("#39;").any()
+    assert module.clean("It #39;s a \\ test for  #36;10 quot;now quot;") == 'It\'s a test for $10"now"'
 
 
 def _check_unsafe_topics(table, module, tmp_path: Path) -> None:
     import pandas as pd
 
+    assert not table["text"].duplicated().any()
     hazards = pd.read_csv(SHARED_DATA / module.AILUMINATE, dtype=str, keep_default_na=False)
     expected = hazards.assign(text=hazards["prompt_text"].str.strip()).drop_duplicates("text")["hazard"].value_counts()
     counts = table["label"].value_counts()
