@@ -193,11 +193,12 @@ def test_two_process_accelerate_launch_matches_single_process(tmp_path):
     single = _cli("train", str(tmp_path / "single.yaml"), cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-2000:]
     launcher = str(Path(sys.executable).parent / "accelerate")
-    ddp = subprocess.run([launcher, "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+    ddp = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "distilora.cli", "train",
                           str(tmp_path / "ddp.yaml")], cwd=tmp_path, env=ENV, capture_output=True, text=True,
                          timeout=600)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert RunFolder(tmp_path / "ddp").info().processes == 2  # really two ranks in one process group, not two runs
     one, two = RunFolder(tmp_path / "single").metrics("test"), RunFolder(tmp_path / "ddp").metrics("test")
     assert abs(one["accuracy"] - two["accuracy"]) <= 0.05
     assert abs(one["log_loss"] - two["log_loss"]) <= 0.1

@@ -85,7 +85,16 @@ def train(config: ConfigArg = None, set_: SetOpt = None,
     from distilora.training.runner import train as run_training
 
     cfg = load_config(config, set_)
-    run_dir = run_training(cfg, resume=resume, overwrite=overwrite)
+    _after_training(run_training(cfg, resume=resume, overwrite=overwrite), merge=merge)
+
+
+def _after_training(run_dir: Path, merge: bool = False) -> None:
+    """Merge and print once: under a distributed launch only the first rank owns the run folder (the other machines
+    may not even share its disk)."""
+    import os
+
+    if os.environ.get("RANK", "0") != "0":
+        return
     if merge:
         from distilora.inference.export import export_run
 
@@ -112,9 +121,7 @@ def distill(config: ConfigArg = None, set_: SetOpt = None,
         overrides.append(f"distill.teacher={teacher}")
     if layers:
         overrides.append(f"distill.student_layers=[{layers}]" if layers[0].isdigit() else f"distill.student_layers={layers}")
-    run_dir = run_training(load_config(config, overrides), resume=resume, overwrite=overwrite)
-    _print_metrics(run_dir, "test" if (run_dir / "metrics" / "test.json").is_file() else "validation")
-    typer.echo(f"\nrun folder: {run_dir}")
+    _after_training(run_training(load_config(config, overrides), resume=resume, overwrite=overwrite))
 
 
 @app.command()

@@ -79,19 +79,19 @@ def _optimizer_from_files(optimizer: "torch.optim.Optimizer", tensors: dict[str,
 
 
 def save_checkpoint(checkpoints: Path, *, module: "torch.nn.Module", optimizer: "torch.optim.Optimizer",
-                    scheduler: Any, progress: dict[str, Any], rank: int, world: int, barrier: Any) -> None:
-    """Write a checkpoint folder and point ``latest`` at it; every process adds its RNG state, the main one the rest."""
+                    scheduler: Any, progress: dict[str, Any], rank: int, world: int, gather: Any, barrier: Any) -> None:
+    """Write a checkpoint folder and point ``latest`` at it. Every process's RNG state is gathered to the main one,
+    which writes everything: the other processes may run on machines that do not share its disk."""
     import torch
     from safetensors.torch import save_file
 
-    staging = checkpoints / ".staging"
+    rng_states = gather(torch.get_rng_state()[None])  # (world, state bytes), in rank order
     if rank == 0:
+        staging = checkpoints / ".staging"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-    barrier()
-    save_file({"torch": torch.get_rng_state()}, str(staging / f"rng_{rank}.safetensors"))
-    barrier()
-    if rank == 0:
+        for each in range(world):
+            save_file({"torch": rng_states[each].contiguous()}, str(staging / f"rng_{each}.safetensors"))
         save_file(trainable_state(module), str(staging / "trainable.safetensors"))
         tensors, meta = _optimizer_to_files(optimizer)
         save_file(tensors, str(staging / "optimizer.safetensors"))

@@ -1,7 +1,8 @@
 """The training loop, readable top to bottom: batches -> loss -> AdamW step -> evaluate -> checkpoint.
 
-It runs on Accelerate, so `accelerate launch --num_processes N` gives data-parallel training with no code change:
-every global batch is split across processes and gradients are averaged. Distillation adds terms to the loss
+It runs on Accelerate, so a distributed launch (`accelerate launch --multi_gpu`, or torchrun; on one machine or
+several, with or without GPUs) gives data-parallel training with no code change: every global batch is split
+across processes and gradients are averaged. Distillation adds terms to the loss
 (soft targets, auxiliary scores); it is not a different loop.
 """
 from __future__ import annotations
@@ -295,7 +296,8 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
             if due or progress["step"] % tc.checkpoint_every == 0:
                 save_checkpoint(checkpoints, module=accelerator.unwrap_model(model), optimizer=optimizer.optimizer
                                 if hasattr(optimizer, "optimizer") else optimizer, scheduler=scheduler,
-                                progress=progress, rank=rank, world=world, barrier=accelerator.wait_for_everyone)
+                                progress=progress, rank=rank, world=world, gather=accelerator.gather,
+                                barrier=accelerator.wait_for_everyone)
             if last or progress["stopped_early"]:
                 break
     bar.close()

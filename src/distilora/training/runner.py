@@ -45,8 +45,26 @@ def make_accelerator(cfg: RunConfig, logs_dir: Path | None = None) -> "Accelerat
     # The state is a process-wide singleton that refuses a second precision, so a sweep over train.precision or a
     # notebook training twice would fail; each run starts a fresh one (the distributed PartialState is kept).
     AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=precision, log_with=cfg.train.report_to or None,
+    return Accelerator(mixed_precision=precision, cpu=_cpu_process_group(), log_with=cfg.train.report_to or None,
                        project_dir=str(logs_dir) if logs_dir is not None else None)
+
+
+def _cpu_process_group() -> bool:
+    """Whether this process is one rank of a launch on machines without GPUs. Accelerate joins such ranks into a
+    CPU (gloo) process group only when told to stay on the CPU; left alone, every process trains the whole run by
+    itself. `accelerate launch --cpu` without mpirun starts one process only, so it is refused, not run N times
+    smaller than asked."""
+    import os
+
+    import torch
+
+    ranked = os.environ.get("LOCAL_RANK") is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+        or int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))) > 1
+    if os.environ.get("MASTER_ADDR") and not ranked and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true":
+        raise ConfigError("accelerate launch --cpu started a single process (Accelerate needs mpirun for that); on "
+                          "machines without GPUs launch with `accelerate launch --multi_gpu --num_processes N ...` "
+                          "or `torchrun --nproc_per_node N -m distilora.cli train ...`, which also run on CPUs")
+    return ranked and not torch.cuda.is_available()
 
 
 # fields that change how a run is watched, not what it trains: a finished or half-done run stays itself without them
@@ -231,7 +249,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
     from distilora.training.few_shot import few_shot_applies, training_settings, warm_start_head
     from distilora.training.preflight import check_config, check_run, check_tokenizer
-    from distilora.training.tracking import check_trackers, log_split_metrics, start_tracking
+    from distilora.training.tracking import check_trackers, finish_tracking, log_split_metrics, start_tracking
 
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
     partial = partial_path(final)
@@ -314,7 +332,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
                        train_seconds=round(result.train_seconds, 2),
                        train_samples_per_second=round(result.samples_per_second, 2), best_step=result.best_step,
                        best_metric=result.best_metrics, few_shot=few_shot,
-                       validation_held_out=splits.validation_held_out, created=now_iso())
+                       validation_held_out=splits.validation_held_out, processes=accelerator.num_processes,
+                       created=now_iso())
         RunFolder(partial).write_info(info)
         if config.eval.report:
             from distilora.reporting.report import write_report
@@ -324,7 +343,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
         write_model_cards(partial)
         shutil.rmtree(partial / "checkpoints", ignore_errors=True)
-        accelerator.end_training()  # trackers flush and close their files before the folder is renamed
+        finish_tracking(accelerator)  # trackers flush and close their files before the folder is renamed
         replace_dir_atomic(partial, final)
     accelerator.wait_for_everyone()
     return final

@@ -53,3 +53,10 @@ def start_tracking(accelerator: "Accelerator", cfg: RunConfig) -> None:
 def log_split_metrics(accelerator: "Accelerator", split: str, metrics: dict[str, Any], step: int) -> None:
     """The numbers of one split as <split>/<metric> (per-class tables and matrices stay in the run folder)."""
     accelerator.log({f"{split}/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=step)
+
+
+def finish_tracking(accelerator: "Accelerator") -> None:
+    """Close every tracker (main process). Not Accelerator.end_training: that also destroys the process group, which
+    a sweep or notebook running several trainings under one distributed launch still needs."""
+    for tracker in accelerator.trackers:
+        tracker.finish()
