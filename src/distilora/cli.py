@@ -11,8 +11,9 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from distilora.cli_options import Backend, ConfigArg, ExportFormat, SetOpt
+from distilora.cli_options import ConfigArg, ExportFormat, SetOpt
 from distilora.cli_curation import audit, select_texts
+from distilora.cli_predict import predict
 from distilora.cli_serve import serve
 from distilora.errors import DistiloraError
 
@@ -171,41 +172,6 @@ def demo(output: Annotated[Path, typer.Option(help="Run folder to write.")] = Pa
 
 
 @app.command()
-def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
-            text: Annotated[Optional[str], typer.Argument(help="A text to classify (or use --input).")] = None,
-            input_: Annotated[Optional[str], typer.Option("--input", help="File of texts: CSV/TSV/JSONL/Parquet (the "
-                                                          "run's text column) or .txt (one per line).")] = None,
-            output: Annotated[Optional[str], typer.Option("--output", help="Where to write the input rows with "
-                                                          "pred_label and score_<label> columns: .csv, .jsonl, "
-                                                          ".parquet, or - for JSON lines on stdout.")] = None,
-            backend: Annotated[Backend, typer.Option(help="Engine (the ONNX ones need `distilora export`).")] = "torch",
-            batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
-            threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: all).")] = None) -> None:
-    """Classify one text, or a whole file (streamed in chunks, with progress)."""
-    import json
-
-    from distilora.errors import ConfigError
-    from distilora.inference.classifier import Classifier
-
-    if (text is None) == (input_ is None):
-        raise ConfigError("give either a TEXT argument or --input FILE (with --output FILE)")
-    if input_ is not None and output is None:
-        raise ConfigError("--input needs --output FILE (.csv, .jsonl or .parquet) or --output - (stdout)")
-    classifier = Classifier.load(run, backend=backend, threads=threads)
-    if text is not None:
-        prediction = classifier.predict([text], batch_size=batch_size)[0]
-        typer.echo(json.dumps({"label": prediction.label, "scores": prediction.scores}, ensure_ascii=False))
-        return
-    from distilora.config import load_config
-    from distilora.inference.predict_file import predict_file
-    from distilora.runfolder import RunFolder
-
-    data = load_config(RunFolder(run).config_yaml).data
-    count = predict_file(classifier, input_, output, data, batch_size=batch_size)
-    typer.echo(f"wrote {count} predictions to {'stdout' if output == '-' else output}", err=output == "-")
-
-
-@app.command()
 def report(run: Annotated[Path, typer.Argument(help="Run folder.")],
            split: Annotated[Optional[str], typer.Option(help="Split to report on (default: test, else validation); "
                                                             "eval-<file stem> after `distilora eval`.")] = None) -> None:
@@ -251,6 +217,7 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
 
 
 app.command()(serve)
+app.command()(predict)
 app.command()(audit)
 app.command("select")(select_texts)
 

@@ -22,6 +22,18 @@ BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 
+def fastest_backend(folder: RunFolder) -> str:
+    """The engine that `distilora export` measured fastest at batch 32, else fp32 ONNX when exported, else torch."""
+    import json
+
+    report = folder.onnx_dir / "export.json"
+    if report.is_file():
+        fastest = json.loads(report.read_text(encoding="utf-8")).get("speed", {}).get("fastest_batch32")
+        if fastest in BACKENDS and (fastest.startswith("torch") or (folder.onnx_dir / ONNX_FILES[fastest]).is_file()):
+            return fastest
+    return "onnx" if (folder.onnx_dir / ONNX_FILES["onnx"]).is_file() else "torch"
+
+
 class Engine(Protocol):
     """Turns one padded batch (input_ids / attention_mask / token_type_ids as int64 arrays) into logits."""
 
@@ -54,9 +66,10 @@ class Classifier:
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", threads: int | None = None) -> "Classifier":
         """Load a run folder. backend: 'torch', 'torch-bf16' (bf16 autocast), 'onnx' or 'onnx-int8' (the ONNX ones
-        need `distilora export`)."""
+        need `distilora export`), or 'auto' (fastest_backend)."""
         folder = RunFolder(path)
         info = folder.info()
+        backend = fastest_backend(folder) if backend == "auto" else backend
         if backend not in BACKENDS:
             raise RunFolderError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
         if backend in ("torch", "torch-bf16"):
