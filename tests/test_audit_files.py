@@ -87,6 +87,27 @@ def test_eval_of_a_file_named_like_a_split_keeps_the_runs_own_results(tmp_path, 
     assert "eval-validation (4 texts)" in out.stdout
 
 
+def test_eval_maps_another_files_columns_and_prints_the_confusion_matrix(tmp_path, run):
+    run = Path(shutil.copytree(run, tmp_path / "run"))
+    data = tmp_path / "holdout.csv"  # other column names, labels as indices into the run's labels
+    data.write_text("id;body;gold\n1;good great;1\n2;bad awful;0\n3;love it;1\n4;hate it;0\n5;great love;1\n")
+    out = cli("eval", str(run), "--data", str(data), "--text-column", "body", "--label-column", "gold",
+              "--set", "data.label_encoding=index", "data.delimiter=;", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-1500:]
+    metrics = yaml.safe_load((run / "metrics" / "eval-holdout.json").read_text())
+    assert metrics["n"] == 5 and sum(map(sum, metrics["confusion_matrix"])) == 5
+    assert metrics["per_class"]["positive"]["support"] == 3
+    table = out.stdout.split("confusion matrix\n")[1].splitlines()
+    assert table[0].split() == ["true", "/", "pred", "negative", "positive"]
+    assert [int(v) for v in table[2].split()[1:]] == metrics["confusion_matrix"][1]  # the positive row
+    assert "evaluate eval-holdout" in out.stderr  # a progress bar on long files
+
+    unmapped = cli("eval", str(run), "--data", str(data), cwd=tmp_path)
+    one_line_error(unmapped, "text")
+    outside = cli("eval", str(run), "--data", str(data), "--set", "train.lr=1", cwd=tmp_path)
+    one_line_error(outside, "--set train.lr=1", "data.*")
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 @pytest.mark.parametrize("command", ["eval", "predict", "export", "serve"])
 def test_damaged_adapter_weights_are_one_line_naming_the_file(tmp_path, run, damage, command):

@@ -54,7 +54,7 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the starter c
 
 
 def _print_metrics(run_dir: Path, split: str) -> None:
-    from distilora.evaluation.metrics import classification_report_text
+    from distilora.evaluation.metrics import classification_report_text, confusion_matrix_text
     from distilora.runfolder import RunFolder
 
     folder = RunFolder(run_dir)
@@ -64,6 +64,7 @@ def _print_metrics(run_dir: Path, split: str) -> None:
     info = folder.info()
     typer.echo(f"\n{split} ({metrics.get('n', '?')} texts)")
     typer.echo(classification_report_text(metrics, info.labels))
+    typer.echo("\nconfusion matrix\n" + confusion_matrix_text(metrics, info.labels))
     if split == "validation":
         typer.secho("note: these figures are on the validation split, which chose the checkpoint, the threshold and "
                     "the temperature, so they are optimistic; set data.test or data.test_fraction for a held-out "
@@ -140,12 +141,21 @@ def ship(config: ConfigArg = None, set_: SetOpt = None,
 
 @app.command("eval")
 def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
-             data: Annotated[str, typer.Option("--data", help="Labelled file with the training columns.")]) -> None:
+             data: Annotated[str, typer.Option("--data", help="Labelled file (read with the run's column mapping "
+                                               "unless mapped here).")],
+             text_column: Annotated[Optional[str], typer.Option(help="The file's text column.")] = None,
+             label_column: Annotated[Optional[list[str]], typer.Option(help="The file's label column (repeat for "
+                                                                       "0/1 multi-label columns).")] = None,
+             set_: Annotated[Optional[list[str]], typer.Option("--set", help="Other data.* fields for reading this "
+                             "file: data.label_encoding=index data.delimiter=';' data.quoting=none ...")] = None) -> None:
     """Evaluate a run on a labelled file: classification report, confusion matrix, ROC/PR AUC; saved in the run."""
     from distilora.runfolder import eval_name
     from distilora.training.runner import evaluate_run
 
-    evaluate_run(run, data)
+    mapping = [*([f"data.text_column={text_column}"] if text_column else []),
+               *([f"data.label_column={label_column[0] if len(label_column) == 1 else label_column}"]
+                 if label_column else []), *(set_ or [])]
+    evaluate_run(run, data, data_overrides=mapping)
     _print_metrics(run, eval_name(data))
 
 
@@ -169,6 +179,18 @@ def demo(output: Annotated[Path, typer.Option(help="Run folder to write.")] = Pa
         score = max(prediction.scores.values())
         typer.echo(f"  {prediction.label:>9} ({score:.2f})  {text}")
     typer.echo(f"\nrun folder: {run_dir}  (report: {run_dir / 'report.html'})")
+
+
+@app.command()
+def push(run: Annotated[Path, typer.Argument(help="Finished run folder.")],
+         repo_id: Annotated[str, typer.Argument(help="Hub model repository, e.g. my-org/toxicity-minilm.")],
+         private: Annotated[bool, typer.Option("--private", metavar="", help="Create the repository private.")] = False,
+         revision: Annotated[Optional[str], typer.Option(help="Branch to commit to (default: main).")] = None,
+         token: Annotated[Optional[str], typer.Option(help="Hub token (default: `hf auth login` / HF_TOKEN).")] = None) -> None:
+    """Upload a run folder (model card, model, metrics, report, ONNX graphs) to the Hugging Face Hub."""
+    from distilora.hub import push_run
+
+    typer.echo(f"pushed: {push_run(run, repo_id, private=private, revision=revision, token=token)}")
 
 
 @app.command()

@@ -178,3 +178,20 @@ def classification_report_text(metrics: dict[str, Any], label_names: list[str]) 
     if extras:
         lines.extend(["", "  ".join(extras)])
     return "\n".join(lines)
+
+
+def confusion_matrix_text(metrics: dict[str, Any], label_names: list[str]) -> str:
+    """The confusion matrix as a table: rows the true class, columns the predicted one; for multi-label, each
+    label's true/false positives and negatives."""
+    matrix = metrics["confusion_matrix"]
+    if metrics["task"] == "multilabel":
+        width = max(12, *(len(n) for n in label_names))
+        lines = [f"{'':>{width}}  {'TP':>7} {'FP':>7} {'FN':>7} {'TN':>7}"]
+        for name, ((tn, fp), (fn, tp)) in zip(label_names, matrix):
+            lines.append(f"{name:>{width}}  {tp:7d} {fp:7d} {fn:7d} {tn:7d}")
+        return "\n".join(lines)
+    width = max(11, *(len(n) for n in label_names), *(len(str(v)) for row in matrix for v in row))
+    lines = [f"{'true / pred':>{width}}  " + " ".join(f"{n:>{width}}" for n in label_names)]
+    for name, row in zip(label_names, matrix):
+        lines.append(f"{name:>{width}}  " + " ".join(f"{v:>{width}d}" for v in row))
+    return "\n".join(lines)

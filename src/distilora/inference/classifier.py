@@ -83,14 +83,19 @@ class Classifier:
             raise RunFolderError(f"{model_file}: not exported yet; run `distilora export {folder.path} --format {backend}`")
         return cls(info, OnnxEngine(model_file, threads), folder.onnx_dir)
 
-    def predict_logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
-        """Raw logits [n, classes] in input order."""
+    def predict_logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64,
+                       progress: str | None = None) -> np.ndarray:
+        """Raw logits [n, classes] in input order; progress names a progress bar over the texts (none by default)."""
+        from distilora.progress import progress_bar
+
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         encoded = encode(self.tokenizer, list(texts), None if pairs is None else list(pairs), self.info.max_length)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for indices in inference_batches(encoded.lengths, batch_size):
-            out[indices] = self.engine(pad_batch(encoded, indices, self.pad_id))
+        with progress_bar(len(texts), desc=progress, unit="text", enabled=progress is not None) as bar:
+            for indices in inference_batches(encoded.lengths, batch_size):
+                out[indices] = self.engine(pad_batch(encoded, indices, self.pad_id))
+                bar.update(len(indices))
         return out
 
     def predict_proba(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64) -> np.ndarray:

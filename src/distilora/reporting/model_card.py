@@ -142,5 +142,8 @@ def _loading(folder: RunFolder, info: RunInfo, merged: bool) -> str:
         if info.method == "lora" and not merged else (
         f"```python\nfrom transformers import pipeline\nclf = pipeline(\"text-classification\", "
         f"model=\"{weights}\", truncation=True, max_length={info.max_length})\n```\n")
+    hub = ("After `distilora push RUN REPO_ID` the repository holds this run folder: "
+           "`Classifier.load(huggingface_hub.snapshot_download(REPO_ID))` loads it on any machine, and the "
+           "transformers / PEFT calls below take `REPO_ID` with `subfolder=\"model\"`.\n\n")
     return (f"## How to load\n\n```python\nfrom distilora import Classifier\nclf = Classifier.load(\"{folder.path.name}\")"
-            f"\nclf.predict([\"a text\"])\n```\n\n{peft}")
+            f"\nclf.predict([\"a text\"])\n```\n\n{hub}{peft}")

@@ -360,10 +360,12 @@ def _recipe_note(settings: RunConfig, splits: "DataSplits", few_shot: bool) -> s
     return "; ".join(parts)
 
 
-def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -> dict[str, Any]:
-    """Metrics of a finished run on another labelled file (same column mapping as training), saved in the run as
-    metrics/eval-<file stem>.json, apart from the run's own splits."""
-    from distilora.config import load_config
+def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64,
+                 data_overrides: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Metrics of a finished run on another labelled file, saved in the run as metrics/eval-<file stem>.json, apart
+    from the run's own splits. The file is read with the training column mapping, changed by data_overrides
+    ('data.text_column=body', 'data.label_column=toxic'): a held-out file need not be rewritten to match."""
+    from distilora.config import build_config, load_config
     from distilora.data.loading import load_eval_split
     from distilora.data.labels import LabelSpace
     from distilora.evaluation.metrics import evaluate_logits
@@ -372,10 +374,14 @@ def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64) -
     folder = RunFolder(run_dir)
     info = folder.info()
     config = load_config(folder.config_yaml)
+    outside = [o for o in data_overrides or [] if not o.strip().startswith("data.")]
+    if outside:
+        raise ConfigError(f"--set {outside[0]}: eval only maps the file's columns; use data.* fields")
+    data = build_config(config.model_dump(mode="json"), data_overrides, source="the run's config.yaml").data
     name = eval_name(data_file)
-    split = load_eval_split(config.data, data_file, LabelSpace(tuple(info.labels), info.task), name=name)
-    classifier = Classifier.load(folder.path)
-    logits = classifier.predict_logits(split.texts, split.pairs, batch_size=batch_size)
+    split = load_eval_split(data, data_file, LabelSpace(tuple(info.labels), info.task), name=name)
+    logits = Classifier.load(folder.path).predict_logits(split.texts, split.pairs, batch_size=batch_size,
+                                                         progress=f"evaluate {name}" if progress else None)
     metrics = evaluate_logits(info.task, logits, split.labels, info.labels, info.temperature, info.thresholds)
     write_json_atomic(folder.metrics_dir / f"{name}.json", metrics)
     write_jsonl_atomic(folder.predictions_dir / f"{name}.jsonl", _prediction_rows(split, logits))
