@@ -157,6 +157,6 @@ def test_error_analysis_helpers():
     mistakes = confident_mistakes(texts, labels, probs, preds, ["neg", "pos"])
     assert [m["text"] for m in mistakes] == ["a b c d e f g h i j", "a b"]
     pairs = confused_pairs([[5, 2], [1, 3]], ["neg", "pos"])
-    assert pairs[0] == {"true": "neg", "predicted": "pos", "count": 2, "share_of_true": 2 / 7}
+    assert pairs[0] == {"true": "neg", "predicted": "pos", "count": 2, "share of true class": 2 / 7}
     buckets = accuracy_by_length(texts, labels, preds, edges=(0, 3, 8))
     assert buckets == [{"words": "0-2", "n": 3, "accuracy": pytest.approx(2 / 3)}, {"words": "8+", "n": 1, "accuracy": 0.0}]

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from distilora.config import build_config
-from distilora.reporting.report import SECTIONS, write_report
+from distilora.reporting.report import write_report
 from distilora.training.runner import train
 from browser import chromium_page, needs_chromium
 from test_train_e2e import tiny_raw
+
+SECTION_TITLES = ["Overview", "Data", "Training", "Results", "Confusion matrix", "ROC and PR curves",
+                  "Probability distributions", "Calibration", "Thresholds", "Error analysis", "Configuration"]
 
 
 
@@ -25,12 +28,48 @@ def report(request, tmp_path_factory) -> Path:
 
 def test_report_has_every_section_and_embedded_figures(report):
     page = report.read_text()
-    for section in SECTIONS:
+    for section in SECTION_TITLES:
         assert f"<h2>{section}</h2>" in page
     assert page.count("data:image/png;base64,") >= 6
     assert "http://" not in page and "https://" not in page  # opens offline
     md = (report.parent / "report.md").read_text()
     assert "## Results" in md and "precision" in md
+
+
+def test_report_keeps_the_config_the_mistakes_and_the_warnings_a_reader_needs(report):
+    import csv
+    import json
+
+    import yaml
+
+    from distilora.runfolder import RunFolder
+
+    folder = RunFolder(report.parent)
+    page = report.read_text()
+    config = yaml.safe_load(folder.config_yaml.read_text())
+    assert f"lr: {config['train']['lr']}" in page and "<h2>Configuration</h2>" in page
+    assert "kept: step" in page or "dashed line marks the step" in page
+    info = folder.info()
+    if info.calibration and not info.calibration["kept"]:
+        assert "Temperature scaling was not used" in page
+    if info.task == "multilabel":
+        assert not folder.errors_csv("test").exists()
+        return
+    rows = list(csv.DictReader(folder.errors_csv("test").open(encoding="utf-8")))
+    predictions = folder.predictions("test")
+    metrics = json.loads((folder.metrics_dir / "test.json").read_text())
+    assert len(rows) == round(metrics["n"] * (1 - metrics["accuracy"]))  # every mistake, no more
+    assert [float(r["p_true"]) for r in rows] == sorted(float(r["p_true"]) for r in rows)
+    for row in rows:
+        assert row["true"] != row["predicted"] and predictions[int(row["row"]) - 1]["text"] == row["text"]
+    assert "share of true class" in page and "share_of_true" not in page
+
+
+def test_a_report_on_the_validation_split_says_it_is_optimistic(tmp_path, report):
+    run = tmp_path / "run"
+    shutil.copytree(report.parent, run)
+    html_path, md_path = write_report(run, "validation")
+    assert "they are optimistic" in html_path.read_text() and "> These figures are on the validation split" in md_path.read_text()
 
 
 def test_texts_are_escaped(tmp_path, report):
@@ -83,4 +122,4 @@ def test_report_loads_in_a_real_browser(report, tmp_path):
         headings = page.evaluate("[...document.querySelectorAll('section h2')].map(h => h.textContent)")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert not errors and broken == 0
-    assert headings == SECTIONS
+    assert headings == SECTION_TITLES

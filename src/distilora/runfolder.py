@@ -18,6 +18,7 @@ Layout (format 1)::
       logs/               optional (train.report_to): experiment-tracker files kept with the run, e.g. TensorBoard
                           event files under logs/<name>/ (MLflow and hosted trackers keep their own stores)
       report.html, report.md
+      errors-<split>.csv  written with the report: every mistake of the split (single-label), least p(true) first
 
 JSON-lines files are split on "\n" only: texts may hold U+2028, U+0085 and other characters that
 ``str.splitlines`` would also break on, and ``json.dumps(ensure_ascii=False)`` leaves them unescaped.
@@ -95,6 +96,9 @@ class RunFolder:
     @property
     def is_lora(self) -> bool:
         return (self.model_dir / "adapter_config.json").is_file()
+
+    def errors_csv(self, split: str) -> Path:
+        return self.path / f"errors-{split}.csv"
 
     def info(self) -> RunInfo:
         """Read run.json, with a clear error when this is not a finished run folder."""
@@ -264,6 +268,18 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def write_csv_atomic(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A CSV with a header, written whole or not at all (texts keep their commas, quotes and newlines)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def replace_dir_atomic(staging: Path, final: Path) -> None:

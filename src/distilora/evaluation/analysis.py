@@ -16,13 +16,24 @@ def confident_mistakes(texts: list[str], labels: np.ndarray, probs: np.ndarray, 
              "confidence": float(probs[i, preds[i]])} for i in order]
 
 
+def mistakes_table(texts: list[str], labels: np.ndarray, probs: np.ndarray, preds: np.ndarray,
+                   label_names: list[str]) -> list[dict]:
+    """Every wrong prediction (single-label), the least probability given to the true class first: the rows to
+    read (and relabel) first. row is 1-based in the split."""
+    wrong = np.flatnonzero(preds != labels)
+    order = wrong[np.argsort(probs[wrong, labels[wrong]], kind="stable")]
+    return [{"row": int(i) + 1, "true": label_names[int(labels[i])], "predicted": label_names[int(preds[i])],
+             "p_true": round(float(probs[i, labels[i]]), 6), "p_predicted": round(float(probs[i, preds[i]]), 6),
+             "text": texts[i]} for i in order]
+
+
 def confused_pairs(confusion: list[list[int]], label_names: list[str], k: int = 10) -> list[dict]:
     """The most frequent (true, predicted) mix-ups off the diagonal, with their share of the true class."""
     matrix = np.asarray(confusion)
     pairs = [(int(matrix[t, p]), t, p) for t in range(len(matrix)) for p in range(len(matrix)) if t != p and matrix[t, p]]
     pairs.sort(reverse=True)
     return [{"true": label_names[t], "predicted": label_names[p], "count": n,
-             "share_of_true": n / max(int(matrix[t].sum()), 1)} for n, t, p in pairs[:k]]
+             "share of true class": n / max(int(matrix[t].sum()), 1)} for n, t, p in pairs[:k]]
 
 
 def accuracy_by_length(texts: list[str], labels: np.ndarray, preds: np.ndarray,

@@ -18,6 +18,8 @@ td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto;dis
 .card b{display:block;font-size:20px;color:#1e3a8a}.card span{font-size:12px;color:#4b5563}
 td.text{text-align:left;max-width:560px;white-space:pre-wrap;word-break:break-word}.note{color:#6b7280;font-size:13px}
 nav a{color:#93c5fd;margin-right:12px;font-size:13px;text-decoration:none}
+.warning{background:#fef3c7;border-left:4px solid #d97706;padding:8px 12px;font-size:13px;margin:6px 0}
+pre{background:#f9fafb;padding:8px 12px;overflow-x:auto;font-size:12px}
 """
 
 

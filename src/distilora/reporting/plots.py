@@ -69,25 +69,32 @@ def length_histogram(summary: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def learning_curves(history: list[dict[str, Any]], metric: str) -> bytes:
+def learning_curves(history: list[dict[str, Any]], metric: str, best_step: int | None = None) -> bytes:
+    """Loss, the validation metric and the learning rate per evaluation, with the kept step marked."""
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"font.size": 9})
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.6))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(12.0, 3.6))
     steps = [h["step"] for h in history]
-    left.plot(steps, [h.get("train_loss") for h in history], "o-", color=PALETTE[0], label="train loss")
-    left.plot(steps, [h.get("val_loss") for h in history], "o-", color=PALETTE[1], label="validation loss")
-    left.set_xlabel("optimizer step")
+    marker = "o-" if len(steps) <= 40 else "-"
+    left.plot(steps, [h.get("train_loss") for h in history], marker, color=PALETTE[0], label="train loss")
+    left.plot(steps, [h.get("val_loss") for h in history], marker, color=PALETTE[1], label="validation loss")
     left.set_title("Loss")
-    left.legend()
-    right.plot(steps, [h.get(f"val_{metric}") for h in history], "o-", color=PALETTE[2], label=f"validation {metric}")
+    middle.plot(steps, [h.get(f"val_{metric}") for h in history], marker, color=PALETTE[2],
+                label=f"validation {metric.replace('_', ' ')}")
     if history and "val_accuracy" in history[0] and metric != "accuracy":
-        right.plot(steps, [h.get("val_accuracy") for h in history], "o--", color=PALETTE[3], label="validation accuracy")
-    right.set_xlabel("optimizer step")
-    right.set_title("Validation metric")
-    right.legend()
-    for ax in (left, right):
+        middle.plot(steps, [h.get("val_accuracy") for h in history], "--", color=PALETTE[3], label="validation accuracy")
+    middle.set_title("Validation metric")
+    right.plot(steps, [h.get("lr") for h in history], marker, color=PALETTE[4 % len(PALETTE)], label="learning rate")
+    right.set_title("Learning rate (at each evaluation)")
+    right.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    for ax in (left, middle, right):
+        if best_step is not None:
+            ax.axvline(best_step, color="black", linestyle="--", linewidth=1, label=f"kept: step {best_step}")
+        ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.25)
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -162,8 +169,12 @@ def reliability(before: dict[str, list[float]], after: dict[str, list[float]], e
                                (after, f"temperature-scaled (ECE {ece_after:.3f})", PALETTE[0])):
         keep = [i for i, n in enumerate(bins["count"]) if n]
         ax.plot([bins["confidence"][i] for i in keep], [bins["accuracy"][i] for i in keep], "o-", color=color, label=label)
+        if color == PALETTE[0]:  # texts per bin, on the curve that is used
+            for i in keep:
+                ax.annotate(f"{bins['count'][i]:,}", (bins["confidence"][i], bins["accuracy"][i]), fontsize=6,
+                            textcoords="offset points", xytext=(0, 5), ha="center", color=color)
     ax.set(xlabel="confidence", ylabel="accuracy", title="Reliability diagram", xlim=(0, 1), ylim=(0, 1.02))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     return _png(fig)
 
 

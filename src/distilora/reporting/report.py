@@ -1,37 +1,51 @@
 """The run report: one self-contained HTML page (figures embedded, opens offline) and a Markdown summary.
 
-It reads the run folder only (run.json, history, predictions, data summary), so it can be re-made at any time
-with `distilora report RUN`, also for a run evaluated later on another file.
+It reads the run folder only (run.json, config, history, predictions, data summary), so it can be re-made at any
+time with `distilora report RUN`, also for a run evaluated later on another file. Each section is one function of
+the evidence gathered once; the report also writes the split's mistakes as a CSV next to it.
 """
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from distilora.errors import RunFolderError
-from distilora.evaluation.analysis import accuracy_by_length, confident_mistakes, confused_pairs
+from distilora.evaluation.analysis import accuracy_by_length, confident_mistakes, confused_pairs, mistakes_table
 from distilora.evaluation.calibration import reliability_bins
 from distilora.evaluation.metrics import (HEADLINE_METRICS, calibration_inputs, classification_report_text, decide,
                                           evaluate_logits, expected_calibration_error, primary_metric, probabilities)
 from distilora.reporting import plots
 from distilora.reporting.html_parts import CSS, html_section, html_table, image_tag, markdown_table
-from distilora.runfolder import RunFolder, RunInfo, atomic_write_text
+from distilora.runfolder import RunFolder, RunInfo, atomic_write_text, write_csv_atomic
 
-SECTIONS = ["Overview", "Data", "Training", "Results", "Confusion matrix", "ROC and PR curves",
-            "Probability distributions", "Calibration", "Thresholds", "Error analysis"]
+Section = tuple[str, str, list[str]]  # title, HTML body, Markdown lines
 
 
-def _overview_rows(info: RunInfo, folder: RunFolder) -> list[dict[str, Any]]:
-    rows = [("task", info.task), ("labels", ", ".join(info.labels)), ("method", info.method), ("backbone", info.backbone),
-            ("trainable / total parameters", f"{info.trainable_params or 0:,} / {info.total_params or 0:,}"),
-            ("training time (s)", info.train_seconds), ("training samples/s", info.train_samples_per_second),
-            ("best step", info.best_step), ("threshold(s)", info.thresholds), ("temperature", info.temperature),
-            ("student layers", info.student_layers), ("auxiliary targets", info.aux_names), ("created", info.created)]
-    return [{"field": k, "value": v if not isinstance(v, list) else ", ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in v)}
-            for k, v in rows if v is not None]
+@dataclass
+class Evidence:
+    """Everything the sections read, computed once."""
+
+    folder: RunFolder
+    info: RunInfo
+    split: str
+    texts: list[str]
+    labels: np.ndarray
+    logits: np.ndarray
+    probs: np.ndarray
+    preds: np.ndarray
+    metrics: dict[str, Any]
+
+    @property
+    def names(self) -> list[str]:
+        return self.info.labels
+
+    @property
+    def task(self) -> str:
+        return self.info.task
 
 
 def _predictions(folder: RunFolder, split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -42,109 +56,192 @@ def _predictions(folder: RunFolder, split: str) -> tuple[list[str], np.ndarray, 
     return [r["text"] for r in rows], np.asarray([r["label"] for r in rows]), np.asarray([r["logits"] for r in rows], dtype=np.float32)
 
 
-def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, Path]:
-    """Write report.html and report.md for one split (default: test if the run has one, else validation)."""
+def gather(run_dir: str | Path, split: str | None = None) -> Evidence:
     folder = RunFolder(run_dir)
     info = folder.info()
     split = split or ("test" if folder.predictions("test") else "validation")
     texts, labels, logits = _predictions(folder, split)
-    task, names = info.task, info.labels
-    probs = probabilities(task, logits, info.temperature)
-    preds = decide(task, probs, info.thresholds)
-    metrics = evaluate_logits(task, logits, labels, names, info.temperature, info.thresholds)
-    main_metric = primary_metric(task)
-    title = folder.path.name.removesuffix(".partial")  # reports are written just before the run folder is renamed
-    html_parts: list[str] = []
-    md: list[str] = [f"# distilora report: {title}", "", f"Split: **{split}** ({metrics['n']} texts)", ""]
+    probs = probabilities(info.task, logits, info.temperature)
+    metrics = evaluate_logits(info.task, logits, labels, info.labels, info.temperature, info.thresholds)
+    return Evidence(folder, info, split, texts, labels, logits, probs, decide(info.task, probs, info.thresholds),
+                    metrics)
 
-    html_parts.append(html_section("Overview", html_table(_overview_rows(info, folder), ["field", "value"])))
-    md += ["## Overview", "", markdown_table(_overview_rows(info, folder), ["field", "value"]), ""]
 
-    summary = _read_json(folder.data_summary_json)
-    if summary and summary.get("splits"):
-        stats = [{"split": s, "rows": d["rows"], **{f"words {k}": d["words"][k] for k in ("min", "p50", "p90", "max")}}
-                 for s, d in summary["splits"].items()]
-        body = html_table(stats, list(stats[0])) + image_tag(plots.class_counts(summary), "class counts")
-        body += image_tag(plots.length_histogram(summary), "text lengths")
-        md += ["## Data", "", markdown_table(stats, list(stats[0])), ""]
-    else:
-        body = '<p class="note">No data summary in this run folder.</p>'
-    html_parts.append(html_section("Data", body))
-
-    history = folder.history()
-    html_parts.append(html_section("Training", image_tag(plots.learning_curves(history, main_metric), "learning curves")
-                               if history else '<p class="note">No training history in this run folder.</p>'))
-
-    cards = "".join(f'<div class="card"><b>{metrics[k]:.4f}</b><span>{k}</span></div>'
-                    for k in HEADLINE_METRICS
-                    if isinstance(metrics.get(k), float))
-    report_text = classification_report_text(metrics, names)
-    html_parts.append(html_section("Results", f'<p class="note">Split <b>{html.escape(split)}</b>, {metrics["n"]} texts</p>'
-                               f'<div class="cards">{cards}</div><pre>{html.escape(report_text)}</pre>'))
-    md += ["## Results", "", "```", report_text, "```", ""]
-
-    if task == "multilabel":
-        per_label = [{"label": n, **{k: v for k, v in metrics["per_class"][n].items()}} for n in names]
-        body = '<p class="note">Multi-label: one 2x2 matrix per label; per-label scores below.</p>'
-        body += html_table(per_label, ["label", "precision", "recall", "f1", "support", "roc_auc", "pr_auc"])
-        y_matrix, score_matrix = labels.astype(int), probs
-    else:
-        body = image_tag(plots.confusion(metrics["confusion_matrix"], names), "confusion matrix")
-        y_matrix = np.eye(len(names), dtype=int)[labels.astype(int)]
-        score_matrix = probs
-    html_parts.append(html_section("Confusion matrix", body))
-    curve_names, curve_y, curve_s = (names[1:], y_matrix[:, 1:], score_matrix[:, 1:]) if task == "binary" else (names, y_matrix, score_matrix)
-    html_parts.append(html_section("ROC and PR curves", image_tag(plots.roc_pr(curve_y, curve_s, curve_names), "ROC and PR")))
-
-    if task == "multilabel":
-        dist = '<p class="note">Per-label score distributions are summarised by the per-label AUCs above.</p>'
-    else:
-        score, score_name = (probs[:, 1], f"P({names[1]})") if task == "binary" else (probs.max(1), "confidence of the predicted class")
-        dist = image_tag(plots.probability_distribution(labels.astype(int), score, names, score_name), "probabilities")
-    html_parts.append(html_section("Probability distributions", dist))
-
-    raw_conf, raw_ok = calibration_inputs(task, probabilities(task, logits, 1.0), labels)
-    cal_conf, cal_ok = calibration_inputs(task, probs, labels)
-    ece_raw, ece_cal = expected_calibration_error(raw_conf, raw_ok), expected_calibration_error(cal_conf, cal_ok)
-    html_parts.append(html_section("Calibration", f'<p class="note">Temperature {info.temperature:.3f} (fitted on validation).'
-                               f' ECE {ece_raw:.4f} before, {ece_cal:.4f} after.</p>'
-                               + image_tag(plots.reliability(reliability_bins(raw_conf, raw_ok), reliability_bins(cal_conf, cal_ok),
-                                                        ece_raw, ece_cal), "reliability diagram")))
-    md += ["## Calibration", "", f"Temperature {info.temperature:.3f}; ECE {ece_raw:.4f} before, {ece_cal:.4f} after.", ""]
-
-    if task == "multiclass":
-        body = '<p class="note">Multi-class decisions take the most probable class; there is no threshold.</p>'
-    else:
-        shown = [1] if task == "binary" else list(range(min(len(names), 4)))
-        body = "".join(image_tag(plots.threshold_curve(y_matrix[:, j], score_matrix[:, j], info.thresholds[j if task == "multilabel" else 0],
-                                                  names[j]), f"threshold {names[j]}") for j in shown)
-    html_parts.append(html_section("Thresholds", body))
-
-    if task == "multilabel":
-        lengths = accuracy_by_length(texts, labels.astype(int), preds)
-        errors = '<h3>Accuracy (all labels right) by text length</h3>' + html_table(lengths, ["words", "n", "accuracy"])
-        md += ["## Error analysis", "", markdown_table(lengths, ["words", "n", "accuracy"]), ""]
-    else:
-        mistakes = confident_mistakes(texts, labels.astype(int), probs, preds, names)
-        pairs = confused_pairs(metrics["confusion_matrix"], names)
-        lengths = accuracy_by_length(texts, labels.astype(int), preds)
-        errors = ("<h3>Most confident mistakes</h3>" + html_table(mistakes, ["confidence", "true", "predicted", "text"], ("text",))
-                  + "<h3>Most confused class pairs</h3>" + html_table(pairs, ["true", "predicted", "count", "share_of_true"])
-                  + "<h3>Accuracy by text length (words)</h3>" + html_table(lengths, ["words", "n", "accuracy"]))
-        md += ["## Error analysis", "", "Most confused pairs:", "", markdown_table(pairs, ["true", "predicted", "count", "share_of_true"]),
-               "", "Most confident mistakes:", "", markdown_table(mistakes[:10], ["confidence", "true", "predicted", "text"]),
-               "", markdown_table(lengths, ["words", "n", "accuracy"]), ""]
-    html_parts.append(html_section("Error analysis", errors))
-
-    nav = "".join(f'<a href="#{s.lower().replace(" ", "-")}">{s}</a>' for s in SECTIONS)
+def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, Path]:
+    """Write report.html, report.md and the split's mistakes CSV (default split: test if the run has one, else
+    validation)."""
+    ev = gather(run_dir, split)
+    title = ev.folder.path.name.removesuffix(".partial")  # reports are written just before the run folder is renamed
+    sections = [build(ev) for build in SECTIONS]
+    nav = "".join(f'<a href="#{name.lower().replace(" ", "-")}">{name}</a>' for name, _, _ in sections)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>distilora report: '
             f'{html.escape(title)}</title><style>{CSS}</style></head><body><header><h1>distilora report: '
-            f'{html.escape(title)}</h1><p>{html.escape(info.method)} on {html.escape(info.backbone)} · '
-            f'{html.escape(task)} · split {html.escape(split)}</p><nav>{nav}</nav></header><main>{"".join(html_parts)}'
-            f'</main></body></html>')
-    atomic_write_text(folder.report_html, page)
-    atomic_write_text(folder.report_md, "\n".join(md) + "\n")
-    return folder.report_html, folder.report_md
+            f'{html.escape(title)}</h1><p>{html.escape(ev.info.method)} on {html.escape(ev.info.backbone)} · '
+            f'{html.escape(ev.task)} · split {html.escape(ev.split)}</p><nav>{nav}</nav></header><main>'
+            + "".join(html_section(name, body) for name, body, _ in sections) + '</main></body></html>')
+    md = [f"# distilora report: {title}", "", f"Split: **{ev.split}** ({ev.metrics['n']} texts)", ""]
+    for _, _, lines in sections:
+        md += lines
+    atomic_write_text(ev.folder.report_html, page)
+    atomic_write_text(ev.folder.report_md, "\n".join(md) + "\n")
+    return ev.folder.report_html, ev.folder.report_md
+
+
+def _seconds(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"{value:,.0f} s ({value / 60:.1f} min)" if value >= 60 else f"{value:.1f} s"
+
+
+def warnings_for(ev: Evidence) -> list[str]:
+    """What a reader must know before trusting the numbers."""
+    notes = []
+    if ev.split == "validation":
+        notes.append("These figures are on the validation split, which chose the checkpoint, the threshold(s) and the "
+                     "temperature: they are optimistic. Set data.test (or data.test_fraction) for a held-out figure.")
+    if not ev.info.validation_held_out:
+        notes.append("Nothing was held out (data.validation_fraction 0): 'validation' is the training data.")
+    calibration = ev.info.calibration
+    if calibration and not calibration.get("kept"):
+        notes.append(f"Temperature scaling was not used: {calibration.get('why')}.")
+    return notes
+
+
+def overview(ev: Evidence) -> Section:
+    info = ev.info
+    rows = [("task", info.task), ("labels", ", ".join(info.labels)), ("method", info.method), ("backbone", info.backbone),
+            ("trainable / total parameters", f"{info.trainable_params or 0:,} / {info.total_params or 0:,}"),
+            ("training time", _seconds(info.train_seconds)),
+            ("training speed", f"{info.train_samples_per_second:,.1f} texts/s" if info.train_samples_per_second else None),
+            ("processes", info.processes if info.processes > 1 else None),
+            ("best step (chosen on validation)", info.best_step),
+            ("threshold(s) (chosen on validation)", info.thresholds),
+            ("temperature (fitted on validation)", f"{info.temperature:.3f}"),
+            ("student layers", info.student_layers), ("auxiliary targets", info.aux_names), ("created", info.created)]
+    table = [{"field": k, "value": v if not isinstance(v, list) else ", ".join(
+        f"{x:.3f}" if isinstance(x, float) else str(x) for x in v)} for k, v in rows if v is not None]
+    notes = warnings_for(ev)
+    body = "".join(f'<p class="warning">{html.escape(n)}</p>' for n in notes) + html_table(table, ["field", "value"])
+    return "Overview", body, ["## Overview", "", *[f"> {n}" for n in notes], "", markdown_table(table, ["field", "value"]), ""]
+
+
+def data(ev: Evidence) -> Section:
+    summary = _read_json(ev.folder.data_summary_json)
+    if not (summary and summary.get("splits")):
+        return "Data", '<p class="note">No data summary in this run folder.</p>', []
+    stats = [{"split": s, "rows": d["rows"], **{f"words {k}": d["words"][k] for k in ("min", "p50", "p90", "max")}}
+             for s, d in summary["splits"].items()]
+    body = html_table(stats, list(stats[0])) + image_tag(plots.class_counts(summary), "class counts")
+    body += image_tag(plots.length_histogram(summary), "text lengths")
+    return "Data", body, ["## Data", "", markdown_table(stats, list(stats[0])), ""]
+
+
+def training(ev: Evidence) -> Section:
+    history = ev.folder.history()
+    if not history:
+        return "Training", '<p class="note">No training history in this run folder.</p>', []
+    figure = plots.learning_curves(history, primary_metric(ev.task), ev.info.best_step)
+    note = (f'<p class="note">{len(history)} evaluations on validation; the dashed line marks the step whose weights '
+            f'were kept (best validation {primary_metric(ev.task)}).</p>')
+    return "Training", note + image_tag(figure, "learning curves"), []
+
+
+def results(ev: Evidence) -> Section:
+    cards = "".join(f'<div class="card"><b>{ev.metrics[k]:.4f}</b><span>{k.replace("_", " ")}</span></div>'
+                    for k in HEADLINE_METRICS if isinstance(ev.metrics.get(k), float))
+    text = classification_report_text(ev.metrics, ev.names)
+    body = (f'<p class="note">Split <b>{html.escape(ev.split)}</b>, {ev.metrics["n"]:,} texts</p>'
+            f'<div class="cards">{cards}</div><pre>{html.escape(text)}</pre>')
+    return "Results", body, ["## Results", "", "```", text, "```", ""]
+
+
+def _curve_inputs(ev: Evidence) -> tuple[np.ndarray, np.ndarray]:
+    """The gold labels as a 0/1 matrix [n, classes], and the scores that go with it."""
+    if ev.task == "multilabel":
+        return ev.labels.astype(int), ev.probs
+    return np.eye(len(ev.names), dtype=int)[ev.labels.astype(int)], ev.probs
+
+
+def confusion(ev: Evidence) -> Section:
+    if ev.task != "multilabel":
+        return "Confusion matrix", image_tag(plots.confusion(ev.metrics["confusion_matrix"], ev.names), "confusion matrix"), []
+    per_label = [{"label": n, **ev.metrics["per_class"][n]} for n in ev.names]
+    body = '<p class="note">Multi-label: each label is its own yes/no decision; per-label scores below.</p>'
+    return "Confusion matrix", body + html_table(per_label, ["label", "precision", "recall", "f1", "support", "roc_auc",
+                                                             "pr_auc"]), []
+
+
+def curves(ev: Evidence) -> Section:
+    y, scores = _curve_inputs(ev)
+    names = ev.names
+    if ev.task == "binary":
+        names, y, scores = names[1:], y[:, 1:], scores[:, 1:]
+    return "ROC and PR curves", image_tag(plots.roc_pr(y, scores, names), "ROC and PR"), []
+
+
+def distributions(ev: Evidence) -> Section:
+    if ev.task == "multilabel":
+        return "Probability distributions", '<p class="note">Per-label score distributions are summarised by the per-label AUCs above.</p>', []
+    score, score_name = ((ev.probs[:, 1], f"P({ev.names[1]})") if ev.task == "binary"
+                         else (ev.probs.max(1), "confidence of the predicted class"))
+    figure = plots.probability_distribution(ev.labels.astype(int), score, ev.names, score_name)
+    return "Probability distributions", image_tag(figure, "probabilities"), []
+
+
+def calibration(ev: Evidence) -> Section:
+    raw_conf, raw_ok = calibration_inputs(ev.task, probabilities(ev.task, ev.logits, 1.0), ev.labels)
+    cal_conf, cal_ok = calibration_inputs(ev.task, ev.probs, ev.labels)
+    ece_raw, ece_cal = expected_calibration_error(raw_conf, raw_ok), expected_calibration_error(cal_conf, cal_ok)
+    line = f"Temperature {ev.info.temperature:.3f} (fitted on validation); ECE {ece_raw:.4f} before, {ece_cal:.4f} after."
+    figure = plots.reliability(reliability_bins(raw_conf, raw_ok), reliability_bins(cal_conf, cal_ok), ece_raw, ece_cal)
+    return ("Calibration", f'<p class="note">{line} The numbers on the points are texts per bin.</p>'
+            + image_tag(figure, "reliability diagram"), ["## Calibration", "", line, ""])
+
+
+def thresholds(ev: Evidence) -> Section:
+    if ev.task == "multiclass":
+        return "Thresholds", '<p class="note">Multi-class decisions take the most probable class; there is no threshold.</p>', []
+    y, scores = _curve_inputs(ev)
+    shown = [1] if ev.task == "binary" else list(range(min(len(ev.names), 4)))
+    body = "".join(image_tag(plots.threshold_curve(y[:, j], scores[:, j],
+                                                   ev.info.thresholds[j if ev.task == "multilabel" else 0],
+                                                   ev.names[j]), f"threshold {ev.names[j]}") for j in shown)
+    return "Thresholds", body, []
+
+
+def errors(ev: Evidence) -> Section:
+    lengths = accuracy_by_length(ev.texts, ev.labels.astype(int), ev.preds)
+    length_columns = ["words", "n", "accuracy"]
+    if ev.task == "multilabel":
+        return ("Error analysis", '<h3>Accuracy (all labels right) by text length</h3>' + html_table(lengths, length_columns),
+                ["## Error analysis", "", markdown_table(lengths, length_columns), ""])
+    table = mistakes_table(ev.texts, ev.labels.astype(int), ev.probs, ev.preds, ev.names)
+    csv_path = ev.folder.errors_csv(ev.split)
+    write_csv_atomic(csv_path, table, ["row", "true", "predicted", "p_true", "p_predicted", "text"])
+    mistakes = confident_mistakes(ev.texts, ev.labels.astype(int), ev.probs, ev.preds, ev.names)
+    pairs = confused_pairs(ev.metrics["confusion_matrix"], ev.names)
+    pair_columns, mistake_columns = ["true", "predicted", "count", "share of true class"], ["confidence", "true", "predicted", "text"]
+    body = (f'<p class="note">All {len(table):,} mistakes of this split, with the probability given to the true class, '
+            f'are in <a href="{csv_path.name}">{csv_path.name}</a>.</p>'
+            + "<h3>Most confident mistakes</h3>" + html_table(mistakes, mistake_columns, ("text",))
+            + "<h3>Most confused class pairs</h3>" + html_table(pairs, pair_columns)
+            + "<h3>Accuracy by text length (words)</h3>" + html_table(lengths, length_columns))
+    md = ["## Error analysis", "", f"All mistakes: `{csv_path.name}`.", "", "Most confused pairs:", "",
+          markdown_table(pairs, pair_columns), "", "Most confident mistakes:", "",
+          markdown_table(mistakes[:10], mistake_columns), "", markdown_table(lengths, length_columns), ""]
+    return "Error analysis", body, md
+
+
+def configuration(ev: Evidence) -> Section:
+    path = ev.folder.config_yaml
+    text = path.read_text(encoding="utf-8") if path.is_file() else "(no config.yaml in this run folder)"
+    return ("Configuration", '<p class="note">The resolved config that trained this run (every field, defaults '
+            f'included): retrain with <code>distilora train {html.escape(path.as_posix())}</code>.</p>'
+            f'<pre>{html.escape(text)}</pre>', ["## Configuration", "", "```yaml", text.rstrip(), "```", ""])
+
+
+SECTIONS: list[Callable[[Evidence], Section]] = [overview, data, training, results, confusion, curves, distributions,
+                                                  calibration, thresholds, errors, configuration]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
