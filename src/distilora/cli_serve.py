@@ -23,16 +23,20 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
                                 "(repeatable); default: the bound address, plus the loopback names for a local "
                                 "server, which blocks DNS-rebinding pages.")] = None,
           token_file: Annotated[Optional[Path], typer.Option(help="File holding a bearer token that every request "
-                                                             "but /healthz and /readyz must send.")] = None) -> None:
+                                                             "but /healthz and /readyz must send.")] = None,
+          workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own engine and "
+                                               "micro-batcher; --threads defaults to the cores / workers.")] = 1) -> None:
     """Serve the REST API (/v1/predict, /v1/predict-file, /v1/model, /healthz, /readyz, /metrics, /docs) and the web
     page at /; one JSON access-log line per request on stderr."""
     import logging
+    import os
     import socket
 
     import uvicorn
 
     from distilora.errors import ConfigError
-    from distilora.serving.app import Limits, allowed_hosts_for, create_app
+    from distilora.serving.app import Limits, allowed_hosts_for
+    from distilora.serving.workers import SETTINGS_ENV, ServeSettings, shared_metrics_dir
 
     try:  # a busy port is said before minutes of model loading, not after
         with socket.create_server((host, port)):
@@ -42,13 +46,28 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
                           f"or stop what is using it") from None
     token = _read_token(token_file) if token_file else None
     limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes, max_file_rows=max_file_rows)
-    api = create_app(run, backend=backend, threads=threads, limits=limits, micro_batch_ms=micro_batch_ms,
-                     allowed_hosts=allowed_host or allowed_hosts_for(host), token=token)
+    settings = ServeSettings(run=str(run), backend=backend, threads=threads or _threads_per_worker(workers),
+                             limits=limits.__dict__, micro_batch_ms=micro_batch_ms,
+                             allowed_hosts=allowed_host or allowed_hosts_for(host), token=token)
     access = logging.getLogger("distilora.access")
     access.addHandler(logging.StreamHandler())
     access.setLevel(logging.INFO)
-    typer.echo(f"serving {run} on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    typer.echo(f"serving {run} on http://{host}:{port}/ (API docs at /docs)"
+               + (f" with {workers} workers x {settings.threads} threads" if workers > 1 else ""))
+    if workers == 1:
+        uvicorn.run(settings.app(), host=host, port=port, log_level="warning")
+        return
+    with shared_metrics_dir():  # each worker process builds its own app from the settings it inherits
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run("distilora.serving.workers:app_from_environment", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning")
+
+
+def _threads_per_worker(workers: int) -> int | None:
+    """All cores for one worker (the engine's default); a share of them for several, so they never oversubscribe."""
+    import os
+
+    return None if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
 
 
 def _read_token(path: Path) -> str:

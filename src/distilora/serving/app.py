@@ -7,6 +7,7 @@ come from pydantic; the body-size limit is checked before any parsing.
 import csv
 import io
 import json
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -231,13 +232,15 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
         """Ready: the model is loaded and the server is not shutting down."""
         if not state["ready"]:
             return JSONResponse(status_code=503, content={"detail": "shutting down"})
-        return JSONResponse({"status": "ready", "model": name, "backend": backend})
+        return JSONResponse({"status": "ready", "model": name, "backend": backend, "pid": os.getpid()})
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        from distilora.serving.workers import metrics_exposition
+
+        return Response(metrics_exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     page = (files("distilora") / "serving" / "static" / "index.html").read_text(encoding="utf-8")
 

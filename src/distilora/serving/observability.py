@@ -33,7 +33,7 @@ class ServerMetrics:
         self.batch_texts = Histogram("distilora_batch_texts", "Texts per model call (micro-batch size)",
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
         self.queue_depth = Gauge("distilora_queue_depth", "Requests waiting for the micro-batcher",
-                                 registry=self.registry)
+                                 registry=self.registry, multiprocess_mode="livesum")  # summed over live workers
         self.errors = Counter("distilora_errors", "Refused or failed requests by kind", ["kind"], registry=self.registry)
 
     def observe_batch(self, texts: int, waiting: int) -> None:
