@@ -52,15 +52,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(run: Path, options: list[str], log: Path, startup_s: float) -> Iterator[str]:
-    """`distilora serve RUN` on a free loopback port until /healthz answers; stopped (SIGINT, then kill) on exit."""
+def server(run: Path, options: list[str], log: Path, startup_s: float,
+           command: tuple[list[str], dict] | None = None) -> Iterator[str]:
+    """`distilora serve RUN` on a free loopback port (or another server's command and environment, bound to 127.0.0.1
+    on the port after its --port) until /healthz answers; stopped (SIGINT, then kill) on exit."""
     import httpx
 
-    port = free_port()
+    port = int(command[0][command[0].index("--port") + 1]) if command else free_port()
     url = f"http://{HOST}:{port}"
+    argv, env = command or ([sys.executable, "-m", "distilora.cli", "serve", str(run), "--host", HOST,
+                             "--port", str(port), *options], None)
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "distilora.cli", "serve", str(run), "--host", HOST,
-                                 "--port", str(port), *options], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + startup_s
         while True:
