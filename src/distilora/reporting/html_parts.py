@@ -28,13 +28,14 @@ def image_tag(png: bytes, alt: str) -> str:
 
 
 def cell_text(value: Any) -> str:
-    """Whole numbers as integers (with thousands separators), other numbers to 4 decimals, None as blank."""
+    """Whole numbers as integers (with thousands separators), numbers under 10 to 4 decimals, larger ones to 1,
+    None as blank."""
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+    if isinstance(value, float):  # scores to 4 places; sizes and seconds, which are larger, to 1
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
     return "" if value is None else str(value)
 
 
