@@ -70,6 +70,9 @@ def run_trial(config: RunConfig, metric: str, split: str, values: dict[str, Any]
     folder = RunFolder(run_dir)
     info = folder.info()
     metrics = folder.metrics(split) or folder.metrics("validation") or {}
+    if metrics and metric not in metrics:
+        known = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, float)))
+        raise ConfigError(f"--metric {metric}: a {info.task} run has no such metric; choose one of {known}")
     return {**values, metric: metrics.get(metric), "accuracy": metrics.get("accuracy"),
             "train_seconds": info.train_seconds, "samples_per_s": info.train_samples_per_second,
             "trainable_params": info.trainable_params, "run": str(run_dir),
