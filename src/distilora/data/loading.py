@@ -5,8 +5,6 @@ the data or the config from the message alone.
 """
 from __future__ import annotations
 
-import difflib
-import json
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,16 +14,14 @@ import numpy as np
 from distilora.config import DataConfig, DistillConfig
 from distilora.data.aux_scores import aux_names_from_cells, parse_aux_cells
 from distilora.data.dataset import DataSplits, TextSplit
-from distilora.data.labels import LabelSpace, warn_joined_labels
-from distilora.data.readers import is_missing_cell, read_table
+from distilora.data.label_cells import LabelMode, build_label_space, encode_labels, label_mode, mode_for_space
+from distilora.data.labels import LabelSpace
+from distilora.data.readers import is_missing_cell, read_table, require_column
 from distilora.data.sampling import balance_indices, stratified_split, stratified_subsample
 from distilora.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import pandas
-
-LabelMode = Literal["single", "multi", "columns"]
-
 
 def bundled_demo_path(split: Literal["train", "test"]) -> str:
     """The bundled review-sentiment set used when data.train is empty."""
@@ -43,7 +39,7 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
     if aux_column:
         if distill.aux_file:
             table = _join_aux_file(table, train_path, cfg, distill)
-        _require_column(table, aux_column, train_path, "distill.aux_column")
+        require_column(table, aux_column, train_path, "distill.aux_column")
         aux_names = distill.aux_names or aux_names_from_cells(table[aux_column].tolist(), train_path, aux_column)
         full.aux = parse_aux_cells(table[aux_column].tolist(), aux_names, train_path, aux_column)
 
@@ -91,8 +87,8 @@ def read_training_file(cfg: DataConfig) -> tuple["pandas.DataFrame", TextSplit, 
     """The whole of data.train, before any split: its table, its labelled texts and the label space it implies."""
     train_path = cfg.train or bundled_demo_path("train")
     table = _read_rows(train_path, cfg, "data.train")
-    mode = _label_mode(cfg, table, train_path)
-    space = _build_label_space(cfg, table, mode, train_path)
+    mode = label_mode(cfg, table, train_path)
+    space = build_label_space(cfg, table, mode, train_path)
     full = _to_split("train", train_path, table, cfg, space, mode, require_labels=True)
     _check_two_classes(full, space, cfg)
     return table, full, space
@@ -102,7 +98,7 @@ def load_eval_split(cfg: DataConfig, path: str, label_space: LabelSpace, name: s
                     require_labels: bool = True) -> TextSplit:
     """An extra labelled file read with the training column mapping, labels mapped into ``label_space``."""
     table = _read_rows(path, cfg, "--data")
-    mode: LabelMode = _mode_for_space(cfg, label_space)
+    mode: LabelMode = mode_for_space(cfg, label_space)
     return _to_split(name or Path(path).stem, path, table, cfg, label_space, mode, require_labels)
 
 
@@ -151,17 +147,6 @@ def _read_text_lines(path: str, cfg: DataConfig, field: str) -> TextSplit:
                      rows=np.array(rows, dtype=np.int64))
 
 
-def _require_column(table: "pandas.DataFrame", column: str, source: str, field: str) -> None:
-    if column in table.columns:
-        return
-    existing = [str(c) for c in table.columns]
-    by_case = [c for c in existing if c.lower() == column.lower()]
-    close = by_case or difflib.get_close_matches(column, existing, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    shown = ", ".join(repr(c) for c in existing[:20]) + (", ..." if len(existing) > 20 else "")
-    raise DataError(f"{source}: no column {column!r} (set by {field}); the file has columns {shown}{hint}")
-
-
 def checked_texts(values: list[Any], source: str, column: str, first_row: int = 1) -> list[str]:
     """The cells of a text column, or a DataError at the first empty or non-text cell (rows numbered from
     ``first_row``, so a chunk of a streamed file names the row of the whole file)."""
@@ -180,192 +165,12 @@ def checked_texts(values: list[Any], source: str, column: str, first_row: int = 
 def texts_and_pairs(table: "pandas.DataFrame", cfg: DataConfig, source: str,
                     first_row: int = 1) -> tuple[list[str], list[str] | None]:
     """The text (and second-text) cells of a table with the run's column mapping, checked."""
-    _require_column(table, cfg.text_column, source, "data.text_column")
+    require_column(table, cfg.text_column, source, "data.text_column")
     texts = checked_texts(table[cfg.text_column].tolist(), source, cfg.text_column, first_row)
     if not cfg.text_pair_column:
         return texts, None
-    _require_column(table, cfg.text_pair_column, source, "data.text_pair_column")
+    require_column(table, cfg.text_pair_column, source, "data.text_pair_column")
     return texts, checked_texts(table[cfg.text_pair_column].tolist(), source, cfg.text_pair_column, first_row)
-
-
-def _cell_name(value: Any) -> str | None:
-    """A label cell as a class name: numbers as their integer spelling, booleans as 0/1; None when empty."""
-    if is_missing_cell(value):
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return str(int(value)) if float(value).is_integer() else str(float(value))
-    text = str(value).strip()
-    return text or None
-
-
-def _cell_names(value: Any, separator: str | None, source: str, row: int, column: str) -> list[str]:
-    """A multi-label cell: a list, a JSON list, separated names, or one name."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        items = list(value)
-    elif is_missing_cell(value) or not str(value).strip():
-        return []
-    elif isinstance(value, str) and value.strip().startswith("["):
-        try:
-            items = json.loads(value)
-        except json.JSONDecodeError:
-            raise DataError(f"{source}: row {row}, column {column!r}: {value!r} is not a valid JSON list of "
-                            f"labels") from None
-    elif separator:
-        items = str(value).split(separator)
-    else:
-        items = [value]
-    names = [_cell_name(item) for item in items]
-    return [name for name in names if name is not None]
-
-
-# ------------------------------------------------------------------------------------------------------ labels
-
-def _label_mode(cfg: DataConfig, table: "pandas.DataFrame", source: str) -> LabelMode:
-    """How labels are stored: 0/1 columns, several labels a cell, or one label a cell."""
-    if isinstance(cfg.label_column, list):
-        for column in cfg.label_column:
-            _require_column(table, column, source, "data.label_column")
-        mode: LabelMode = "columns"
-    elif cfg.label_separator or cfg.task == "multilabel":
-        _require_column(table, cfg.label_column, source, "data.label_column")
-        mode = "multi"
-    else:
-        _require_column(table, cfg.label_column, source, "data.label_column")
-        first = next((v for v in table[cfg.label_column].tolist() if not is_missing_cell(v) and str(v).strip()), None)
-        is_list = isinstance(first, (list, tuple, np.ndarray)) or (isinstance(first, str) and first.strip()[:1] == "[")
-        mode = "multi" if is_list else "single"
-    if mode != "single" and cfg.task in ("binary", "multiclass"):
-        raise ConfigError(f"data.task is {cfg.task!r} but the labels are multi-label (a list of label columns, "
-                          f"data.label_separator or list cells); set data.task: multilabel or auto")
-    return mode
-
-
-def _mode_for_space(cfg: DataConfig, space: LabelSpace) -> LabelMode:
-    if isinstance(cfg.label_column, list):
-        return "columns"
-    return "multi" if space.is_multilabel else "single"
-
-
-def _configured_names(cfg: DataConfig) -> list[str] | None:
-    if cfg.labels is None or isinstance(cfg.labels, list):
-        return cfg.labels
-    path = Path(cfg.labels)
-    if not path.is_file():
-        raise ConfigError(f"data.labels: {cfg.labels} not found (relative to {Path.cwd()}); give a list of class "
-                          f"names or a file with one name per line")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not names:
-        raise ConfigError(f"data.labels: {cfg.labels} is empty; write one class name per line")
-    return names
-
-
-def _sorted_names(names: set[str]) -> list[str]:
-    """Numeric-looking names in numeric order ("2" before "10"), others alphabetically."""
-    try:
-        return sorted(names, key=float)
-    except ValueError:
-        return sorted(names)
-
-
-def _build_label_space(cfg: DataConfig, table: "pandas.DataFrame", mode: LabelMode, source: str) -> LabelSpace:
-    configured = _configured_names(cfg)
-    if mode == "columns":
-        columns = list(cfg.label_column)
-        if configured is not None and configured != columns:
-            raise ConfigError(f"data.labels {configured} differs from the label columns {columns}; with 0/1 label "
-                              f"columns the column names are the labels, so leave data.labels empty")
-        return LabelSpace(tuple(columns), "multilabel")
-    if cfg.label_encoding == "index" and configured is None:
-        raise ConfigError("data.label_encoding is 'index' but data.labels is empty; give the class names (or a "
-                          "file with one per line) that the indices point into")
-    if configured is not None:
-        names = configured
-    else:
-        column = str(cfg.label_column)
-        seen: dict[str, int] = {}
-        for row, value in enumerate(table[column].tolist(), start=1):
-            for name in (_cell_names(value, cfg.label_separator, source, row, column) if mode == "multi"
-                         else [name for name in [_cell_name(value)] if name is not None]):
-                seen.setdefault(name, row)
-        warn_joined_labels(seen, cfg.label_separator, source, column)
-        names = _sorted_names(set(seen))
-    if mode == "multi":
-        task = "multilabel"
-    elif cfg.task != "auto":
-        task = cfg.task
-    elif len(names) < 2:
-        raise DataError(f"{source}: column {cfg.label_column!r} holds a single class {names}; a classifier needs at "
-                        f"least two classes (check data.label_column, or list them in data.labels)")
-    else:
-        task = "binary" if len(names) == 2 else "multiclass"
-    return LabelSpace(tuple(names), task)
-
-
-def _index_name(name: str, space: LabelSpace, source: str, row: int, column: str) -> str:
-    """Turn an index cell (label_encoding: index) into its class name."""
-    try:
-        index = int(name)
-    except ValueError:
-        raise DataError(f"{source}: row {row}, column {column!r}: {name!r} is not a class index; with "
-                        f"data.label_encoding 'index' cells hold 0-based indices into data.labels") from None
-    if not 0 <= index < space.num_labels:
-        raise DataError(f"{source}: row {row}, column {column!r}: index {index} is out of range for "
-                        f"{space.num_labels} labels (0..{space.num_labels - 1}); check data.labels")
-    return space.names[index]
-
-
-def _unknown_label(name: str, space: LabelSpace, source: str, row: int, column: str) -> DataError:
-    return DataError(f"{source}: row {row}, column {column!r}: label {name!r} is not one of the training labels "
-                     f"{list(space.names)}; fix the row, or add the label to the training data / data.labels")
-
-
-def encode_labels(table: "pandas.DataFrame", cfg: DataConfig, space: LabelSpace, mode: LabelMode,
-                  source: str) -> np.ndarray:
-    """Label cells -> int64 class indices (single-label) or float32 0/1 [n, k] (multi-label)."""
-    index_of = space.label2id()
-    if mode == "columns":
-        return _encode_label_columns(table, list(cfg.label_column), source)
-    column = str(cfg.label_column)
-    cells = table[column].tolist()
-    if mode == "single":
-        out = np.empty(len(cells), dtype=np.int64)
-        for row, value in enumerate(cells, start=1):
-            name = _cell_name(value)
-            if name is None:
-                raise DataError(f"{source}: row {row}, column {column!r}: the label is empty; every row needs a "
-                                f"label (drop the row or fill it in)")
-            if cfg.label_encoding == "index":
-                name = _index_name(name, space, source, row, column)
-            if name not in index_of:
-                raise _unknown_label(name, space, source, row, column)
-            out[row - 1] = index_of[name]
-        return out
-    multi_hot = np.zeros((len(cells), space.num_labels), dtype=np.float32)
-    for row, value in enumerate(cells, start=1):
-        for name in _cell_names(value, cfg.label_separator, source, row, column):
-            if cfg.label_encoding == "index":
-                name = _index_name(name, space, source, row, column)
-            if name not in index_of:
-                raise _unknown_label(name, space, source, row, column)
-            multi_hot[row - 1, index_of[name]] = 1.0
-    return multi_hot
-
-
-def _encode_label_columns(table: "pandas.DataFrame", columns: list[str], source: str) -> np.ndarray:
-    multi_hot = np.zeros((len(table), len(columns)), dtype=np.float32)
-    for k, column in enumerate(columns):
-        _require_column(table, column, source, "data.label_column")
-        for row, value in enumerate(table[column].tolist(), start=1):
-            name = _cell_name(value)
-            if name not in ("0", "1"):
-                raise DataError(f"{source}: row {row}, column {column!r}: expected 0 or 1 in a multi-label column, "
-                                f"found {value!r}; label columns listed in data.label_column must hold 0/1")
-            multi_hot[row - 1, k] = float(name)
-    return multi_hot
 
 
 def _check_two_classes(split: TextSplit, space: LabelSpace, cfg: DataConfig) -> None:
@@ -390,7 +195,7 @@ def _to_split(name: str, source: str, table: "pandas.DataFrame", cfg: DataConfig
     has_labels = all(column in table.columns for column in label_columns)
     if not has_labels and require_labels:
         missing = next(column for column in label_columns if column not in table.columns)
-        _require_column(table, missing, source, "data.label_column")
+        require_column(table, missing, source, "data.label_column")
     labels = encode_labels(table, cfg, space, mode, source) if has_labels else None
     return TextSplit(name=name, source=source, texts=texts, pairs=pairs, labels=labels,
                      rows=np.arange(1, len(texts) + 1, dtype=np.int64))
@@ -399,7 +204,7 @@ def _to_split(name: str, source: str, table: "pandas.DataFrame", cfg: DataConfig
 def _load_labelled(path: str, name: str, cfg: DataConfig, space: LabelSpace, field: str,
                    aux_column: str | None, aux_names: list[str] | None) -> TextSplit:
     table = _read_rows(path, cfg, field)
-    split = _to_split(name, path, table, cfg, space, _mode_for_space(cfg, space), require_labels=True)
+    split = _to_split(name, path, table, cfg, space, mode_for_space(cfg, space), require_labels=True)
     if aux_column and aux_names:
         if aux_column in table.columns:
             split.aux = parse_aux_cells(table[aux_column].tolist(), aux_names, path, aux_column)
@@ -415,9 +220,9 @@ def _join_aux_file(table: "pandas.DataFrame", train_path: str, cfg: DataConfig,
         raise ConfigError("distill.aux_file needs distill.aux_key: the column that pairs its rows with training rows")
     scores = _read_rows(distill.aux_file, cfg, "distill.aux_file")
     key, column = distill.aux_key, distill.aux_column
-    _require_column(table, key, train_path, "distill.aux_key")
-    _require_column(scores, key, distill.aux_file, "distill.aux_key")
-    _require_column(scores, column, distill.aux_file, "distill.aux_column")
+    require_column(table, key, train_path, "distill.aux_key")
+    require_column(scores, key, distill.aux_file, "distill.aux_key")
+    require_column(scores, column, distill.aux_file, "distill.aux_column")
     cells: dict[str, Any] = {}
     for row, (value, cell) in enumerate(zip(scores[key].tolist(), scores[column].tolist()), start=1):
         if value in cells and cells[value] != cell:

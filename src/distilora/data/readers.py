@@ -5,6 +5,8 @@ JSONL and Parquet keep their JSON / Arrow types so that a number where text belo
 """
 from __future__ import annotations
 
+import difflib
+
 import csv
 import json
 import math
@@ -187,3 +189,15 @@ def _dataset_to_frame(dataset: Any) -> "pandas.DataFrame":
     table = dataset.to_pandas()
     table.columns = [str(column) for column in table.columns]
     return table
+
+
+def require_column(table: "pandas.DataFrame", column: str, source: str, field: str) -> None:
+    """A clear error naming the file, the field and the nearest column when ``column`` is not in ``table``."""
+    if column in table.columns:
+        return
+    existing = [str(c) for c in table.columns]
+    by_case = [c for c in existing if c.lower() == column.lower()]
+    close = by_case or difflib.get_close_matches(column, existing, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    shown = ", ".join(repr(c) for c in existing[:20]) + (", ..." if len(existing) > 20 else "")
+    raise DataError(f"{source}: no column {column!r} (set by {field}); the file has columns {shown}{hint}")
