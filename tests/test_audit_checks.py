@@ -90,14 +90,15 @@ def test_metrics_on_the_selection_split_say_so_and_compare_flags_mixed_splits(tm
 def test_cli_choices_are_the_librarys_and_bad_ones_are_refused_by_the_parser(tmp_path):
     from typing import get_args
 
-    from distilora import cli
+    from distilora import cli_options
     from distilora.inference.classifier import BACKENDS
     from distilora.inference.export import FORMATS
 
-    assert get_args(cli.Backend) == BACKENDS and get_args(cli.ExportFormat) == FORMATS
+    assert get_args(cli_options.Backend) == BACKENDS and get_args(cli_options.ExportFormat) == FORMATS
+    assert get_args(cli_options.AnyBackend) == ("auto", *BACKENDS)
     out = subprocess.run([sys.executable, "-m", "distilora.cli", "predict", str(tmp_path), "x", "--backend", "tensorrt"],
                          env=ENV, capture_output=True, text=True, timeout=60)
     said = " ".join(re.sub("[│╭╮╰╯─]", " ", out.stderr).split())  # the parser's message, unwrapped from its box
-    assert out.returncode == 2 and "'tensorrt' is not one of 'torch', 'torch-bf16', 'onnx', 'onnx-int8'" in said
+    assert out.returncode == 2 and "'tensorrt' is not one of 'auto', 'torch', 'torch-bf16', 'onnx', 'onnx-int8'" in said
     assert "distilora 0.1.0" in subprocess.run([sys.executable, "-m", "distilora.cli", "--version"], env=ENV,
                                                capture_output=True, text=True, timeout=60).stdout

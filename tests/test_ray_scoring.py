@@ -72,3 +72,20 @@ def test_cli_skips_written_shards_without_starting_ray_and_names_a_bad_glob(corp
     code, _, err = run_cli(monkeypatch, capsys, "predict", str(run), "--input", str(tmp_path / "none-*.csv"),
                            "--output", str(out), "--ray", "local")
     assert code == 2 and "matches no file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_auto_backend_is_the_engine_export_measured_fastest_that_exists(tmp_path):
+    import json
+
+    from distilora.inference.classifier import fastest_backend
+    from distilora.runfolder import RunFolder
+
+    folder = RunFolder(tmp_path)
+    assert fastest_backend(folder) == "torch"  # nothing exported
+    folder.onnx_dir.mkdir()
+    (folder.onnx_dir / "model.onnx").write_bytes(b"")
+    assert fastest_backend(folder) == "onnx"  # exported, never timed
+    (folder.onnx_dir / "export.json").write_text(json.dumps({"speed": {"fastest_batch32": "onnx-int8"}}))
+    assert fastest_backend(folder) == "onnx"  # the fastest one's file is gone
+    (folder.onnx_dir / "model.int8.onnx").write_bytes(b"")
+    assert fastest_backend(folder) == "onnx-int8"
