@@ -32,5 +32,5 @@ def healthz() -> dict[str, str]:
 
 @app.post("/v1/predict", response_model=PredictOut)
 def predict(body: PredictIn) -> PredictOut:
-    scores = {row["label"]: row["score"] for row in classifier(body.text)}
+    scores = {row["label"]: row["score"] for row in classifier([body.text])[0]}  # all classes of the one text
     return PredictOut(label=max(scores, key=scores.get), scores=scores)

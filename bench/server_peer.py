@@ -79,6 +79,8 @@ def main() -> None:
                     print_table(rows[-1:], ["server", "clients", "requests_per_s", "p50_ms", "p99_ms", "ok", "non_200"])
     print()
     print_table(rows, ["server", "clients", "requests_per_s", "p50_ms", "p99_ms", "ok", "non_200", "errors"])
+    if any(r["non_200"] or r["errors"] for r in rows):
+        print("WARNING: some requests failed; a server's requests/s then counts failures too")
     peer = {r["clients"]: r["requests_per_s"] for r in rows if r["server"].startswith("FastAPI")}
     for row in rows:
         row["x_peer"] = round(row["requests_per_s"] / peer[row["clients"]], 2) if peer.get(row["clients"]) else None
