@@ -112,3 +112,22 @@ def test_checkpoint_round_trip_restores_weights_optimizer_scheduler_and_rng(tmp_
     opt2.step(), sched2.step()
     assert torch.equal(fresh.weight, expected)
     assert not list(tmp_path.glob("*.pkl")) and (latest_checkpoint(tmp_path) / "optimizer.safetensors").is_file()
+
+
+def test_a_multilabel_head_starts_at_the_label_priors_in_peft_copies_too():
+    import numpy as np
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from distilora.training.head_init import prior_logits, start_head_at_priors
+
+    labels = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 0], [0, 0, 0]])
+    assert np.allclose(prior_logits(labels), np.log([0.5 / 0.5, (2 / 6) / (4 / 6), (1 / 6) / (5 / 6)]))
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, num_labels=3)
+    model = get_peft_model(BertForSequenceClassification(config), LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=2, target_modules=["query"], modules_to_save=["classifier"]))
+    assert start_head_at_priors(model, labels) == 2  # the frozen original and the trained copy
+    for name, param in model.named_parameters():
+        if name.endswith("classifier.modules_to_save.default.bias"):
+            assert torch.allclose(param, torch.tensor(prior_logits(labels), dtype=torch.float32))

@@ -248,6 +248,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.losses import class_weights
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
     from distilora.training.few_shot import few_shot_applies, training_settings, warm_start_head
+    from distilora.training.head_init import start_head_at_priors
     from distilora.training.preflight import check_config, check_run, check_tokenizer
     from distilora.training.tracking import check_trackers, finish_tracking, log_split_metrics, start_tracking
 
@@ -294,6 +295,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         aux_head = AuxHead(built.model.config.hidden_size, splits.aux_names)
     module = make_train_module(built.model, aux_head)
     weights = class_weights(config.train.class_weights, splits.train.labels, space.num_labels, space.is_multilabel)
+    if space.is_multilabel and not resume:
+        start_head_at_priors(module, splits.train.labels)
     few_shot = few_shot_applies(config, splits)
     settings = training_settings(config, splits, few_shot)
     if few_shot:
