@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--backend", default="onnx-int8")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--shards", type=int, default=8)
-    parser.add_argument("--small-rows", type=int, default=20_000, help="a smaller single-process run: memory must not grow")
+    parser.add_argument("--small-rows", type=int, default=5_000, help="a smaller single-process run: memory must not grow")
     args = parser.parse_args()
     texts, source = corpus_texts()
     cli = [sys.executable, "-m", "distilora.cli", "predict", str(args.run), "--backend", args.backend]
