@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from distilora.runfolder import RunFolder
-from test_train_e2e import ENV, _cli, tiny_raw
+from test_train_e2e import ENV, tiny_raw
 
 LAUNCHER = Path(sys.executable).parent / "accelerate"
 pytestmark = pytest.mark.skipif(shutil.which("accelerate", path=str(LAUNCHER.parent)) is None,
