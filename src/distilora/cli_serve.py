@@ -44,11 +44,13 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
     except OSError as err:
         raise ConfigError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); pick another --port "
                           f"or stop what is using it") from None
-    token = _read_token(token_file) if token_file else None
+    if token_file:
+        _read_token(token_file)  # checked here, read again by each worker (the token never enters the environment)
     limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes, max_file_rows=max_file_rows)
     settings = ServeSettings(run=str(run), backend=backend, threads=threads or _threads_per_worker(workers),
                              limits=limits.__dict__, micro_batch_ms=micro_batch_ms,
-                             allowed_hosts=allowed_host or allowed_hosts_for(host), token=token)
+                             allowed_hosts=allowed_host or allowed_hosts_for(host),
+                             token_file=str(token_file.resolve()) if token_file else None)
     access = logging.getLogger("distilora.access")
     access.addHandler(logging.StreamHandler())
     access.setLevel(logging.INFO)

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Optional
 
 from fastapi import FastAPI
@@ -27,13 +28,14 @@ class ServeSettings(BaseModel):
     limits: dict[str, int]
     micro_batch_ms: float = 5.0
     allowed_hosts: list[str]
-    token: Optional[str] = None
+    token_file: Optional[str] = None  # the file, not the token: settings travel in the environment of the workers
 
     def app(self) -> FastAPI:
         from distilora.serving.app import Limits, create_app
 
+        token = Path(self.token_file).read_text(encoding="utf-8").strip() if self.token_file else None
         return create_app(self.run, backend=self.backend, threads=self.threads, limits=Limits(**self.limits),
-                          micro_batch_ms=self.micro_batch_ms, allowed_hosts=self.allowed_hosts, token=self.token)
+                          micro_batch_ms=self.micro_batch_ms, allowed_hosts=self.allowed_hosts, token=token)
 
 
 def app_from_environment() -> FastAPI:
