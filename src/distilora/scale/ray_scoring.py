@@ -19,9 +19,10 @@ import numpy as np
 
 from distilora.errors import ConfigError, DataError
 from distilora.inference.classifier import fastest_backend
+from distilora.inference.predict_file import OUTPUT_FORMATS
 from distilora.runfolder import RunFolder
 
-SHARD_FORMATS = ("parquet", "jsonl", "csv")
+SHARD_FORMATS = tuple(suffix.lstrip(".") for suffix in OUTPUT_FORMATS)  # what the streaming writer writes
 
 
 def input_shards(pattern: str) -> list[Path]:
@@ -72,7 +73,7 @@ def score_corpus(run: Path, pattern: str, out_dir: Path, *, address: str = "loca
                  say: Callable[[str], None] = print) -> dict[str, Any]:
     """Score every shard not yet in out_dir; returns counts, texts/s and the engine used."""
     if fmt not in SHARD_FORMATS:
-        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(SHARD_FORMATS)}")
+        raise ConfigError(f"--shard-format {fmt!r}: choose one of {', '.join(SHARD_FORMATS)}")
     RunFolder(run).info()  # a missing or damaged run fails here, before Ray starts
     shards = input_shards(pattern)
     out_dir.mkdir(parents=True, exist_ok=True)
