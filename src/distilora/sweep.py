@@ -5,8 +5,6 @@ to OUT/results.csv and results.md, with plots of the metric against each swept f
 """
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import re
 import time
@@ -17,7 +15,7 @@ import yaml
 
 from distilora.config import RunConfig, load_config
 from distilora.errors import ConfigError
-from distilora.runfolder import RunFolder, atomic_write_text, partial_path
+from distilora.runfolder import RunFolder, atomic_write_text, partial_path, write_csv_atomic
 from distilora.training.runner import finished_run
 
 TRIAL_COLUMNS = ("accuracy", "train_seconds", "samples_per_s", "trainable_params", "run", "wall_seconds")
@@ -201,11 +199,7 @@ def write_results(rows: list[dict[str, Any]], fields: list[str], out: Path, metr
     ranked = sorted(rows, key=lambda r: (r[metric] is None, r[metric] if lower_better else -(r[metric] or 0)))
     columns = list(dict.fromkeys([*fields, metric, "accuracy", "train_seconds", "samples_per_s", "trainable_params",
                                   "run"]))  # --metric accuracy would otherwise be a column twice
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(ranked)
-    atomic_write_text(out / "results.csv", buffer.getvalue())
+    write_csv_atomic(out / "results.csv", ranked, columns)
     lines = ["| best | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for i, row in enumerate(ranked):
         lines.append(f"| {'**best**' if i == 0 else ''} | " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")

@@ -1,12 +1,10 @@
 """Compare finished runs side by side: method, size, speed and metrics on a common split, as a table and a chart."""
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
-from distilora.runfolder import RunFolder, atomic_write_file, atomic_write_text
+from distilora.runfolder import RunFolder, atomic_write_file, atomic_write_text, write_csv_atomic
 
 METRICS = ("accuracy", "subset_accuracy", "f1", "macro_f1", "micro_f1", "roc_auc", "pr_auc")
 COLUMNS = ("run", "method", "backbone", "student_layers", "trainable_params", "total_params", "train_seconds",
@@ -59,11 +57,7 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | tuple[str, .
 def write_comparison(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Path]:
     """comparison.csv, comparison.md and comparison.png (grouped bars of the metrics every run has)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out_dir / "comparison.csv", buffer.getvalue())
+    write_csv_atomic(out_dir / "comparison.csv", rows, list(COLUMNS))
     notes = "".join(f"\n> warning: {w}\n" for w in split_warnings(rows))
     atomic_write_text(out_dir / "comparison.md", markdown_table(rows, COLUMNS) + "\n" + notes)
 
