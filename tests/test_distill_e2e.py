@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -48,6 +49,9 @@ def test_student_from_teacher_layers_with_soft_targets(tmp_path, teacher, method
         assert (tmp_path / "student" / "base" / "config.json").is_file()  # the adapter's base is the student
     prediction = Classifier.load(tmp_path / "student").predict("good great app")[0]
     assert prediction.label in ("negative", "positive")
+    saved = [json.loads(line) for line in (tmp_path / "student" / "predictions" / "validation.jsonl").open()]
+    reloaded = Classifier.load(tmp_path / "student").predict_logits([row["text"] for row in saved])
+    assert np.allclose(reloaded, [row["logits"] for row in saved], atol=1e-4)  # the saved base is the trained one
 
 
 def test_a_lora_teacher_distils_and_its_logits_are_computed_once_for_every_student(tmp_path, monkeypatch):
