@@ -55,6 +55,7 @@ class ModelConfig(_Section):
     backbone: str = Field(BUNDLED_BACKBONE, description="Encoder: 'minilm' (bundled all-MiniLM-L6-v2), a local Hugging Face folder, or a hub id.")
     method: Literal["lora", "full", "head"] = Field("lora", description="lora = PEFT adapters + trained head; full = all weights; head = frozen encoder, trained head.")
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Override the backbone's hidden/attention dropout; empty = keep the backbone's.")
+    pooling: Literal["cls", "mean"] = Field("cls", description="What the head reads: cls = the [CLS] token (transformers' own head); mean = the mean of the token states, as sentence-embedding backbones were trained, by one added encoder layer (BERT-type backbones; the few-shot recipe turns it on).")
 
 
 class PeftConfig(_Section):

@@ -13,6 +13,7 @@ from distilora.config import RunConfig
 from distilora.data.labels import LabelSpace
 from distilora.errors import ConfigError
 from distilora.modeling.backbone import quiet_transformers, resolve_backbone
+from distilora.modeling.pooling import add_mean_pooling_layer
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +48,7 @@ class BuiltModel:
     trainable_params: int
     total_params: int
     student_layers: list[int] | None = None
+    own_base: bool = False  # a layer-dropped student or an added pooling layer: the base exists nowhere on disk
     notes: list[str] = field(default_factory=list)
 
 
@@ -136,6 +138,18 @@ def wrap_for_method(model: "torch.nn.Module", cfg: RunConfig) -> "torch.nn.Modul
         raise ConfigError(f"peft.target_modules: {str(err).splitlines()[0]}") from None
 
 
+def plain_base_state(peft_model: "torch.nn.Module") -> dict[str, "torch.Tensor"]:
+    """The frozen base weights of a PEFT-wrapped model under the names the unwrapped model has: without the LoRA
+    factors and saved head copies, with 'base_layer' / 'original_module' folded away. save_pretrained on the wrapped
+    base would write the wrapped names, which a plain model then silently ignores (and initialises at random)."""
+    state = {}
+    for key, value in peft_model.get_base_model().state_dict().items():
+        if ".lora_" in key or ".modules_to_save." in key:
+            continue
+        state[key.replace(".base_layer.", ".").replace(".original_module.", ".")] = value
+    return state
+
+
 def build_model(cfg: RunConfig, label_space: LabelSpace, base: "torch.nn.Module | None" = None) -> BuiltModel:
     """The trainable model of a run. ``base`` (a classifier already built, e.g. a distillation student) replaces
     loading the backbone from disk."""
@@ -144,8 +158,10 @@ def build_model(cfg: RunConfig, label_space: LabelSpace, base: "torch.nn.Module 
     torch.manual_seed(cfg.train.seed)  # the head's initialisation is part of the run's seed
     backbone_path = resolve_backbone(cfg.model.backbone)
     model = base if base is not None else load_classifier(backbone_path, label_space, cfg.model.dropout)
+    if cfg.model.pooling == "mean":
+        add_mean_pooling_layer(model)
     heads = head_modules_for(model)
     wrapped = wrap_for_method(model, cfg)
     trainable, total = count_parameters(wrapped)
-    return BuiltModel(model=wrapped, backbone_path=backbone_path, head_modules=heads,
-                      trainable_params=trainable, total_params=total)
+    return BuiltModel(model=wrapped, backbone_path=backbone_path, head_modules=heads, trainable_params=trainable,
+                      total_params=total, own_base=cfg.model.pooling == "mean")

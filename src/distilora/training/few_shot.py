@@ -1,10 +1,17 @@
 """The tiny-data recipe (8-64 labelled texts per class), on by train.few_shot or automatically by training-set size.
 
 With so few texts, a randomly initialised head plus a few optimizer steps learns next to nothing: the encoder's
-gradients are noise until the head points somewhere. So the head starts where a logistic regression on the frozen
-encoder's features puts it (the features the head's last linear layer sees), and training then runs for at least
-train.few_shot_epochs passes, adapting encoder and head together from that start. With data.validation_fraction 0
-nothing is held out: the run keeps its lowest-training-loss step and uses plain 0.5 / argmax decisions.
+gradients are noise until the head points somewhere. The recipe, in order:
+
+1. the head reads the mean of the token states (model.pooling: mean) where the backbone allows it, as a
+   sentence-embedding backbone was trained to be read, and all weights train (model.method: full), unless the
+   config set either field itself;
+2. single-label tasks: contrastive tuning on pairs of training texts (training/contrastive.py, SetFit's idea);
+3. the head's output layer starts where a logistic regression on the features it receives puts it;
+4. training then runs for at least train.few_shot_epochs passes, adapting encoder and head together.
+
+With data.validation_fraction 0 nothing is held out: the run keeps its lowest-training-loss step and uses plain
+0.5 / argmax decisions.
 """
 from __future__ import annotations
 
@@ -31,16 +38,47 @@ def few_shot_applies(cfg: RunConfig, splits: "DataSplits") -> bool:
 
 
 def training_settings(cfg: RunConfig, splits: "DataSplits", few_shot: bool) -> RunConfig:
-    """The settings the run trains under (the saved config stays the user's): few-shot epochs, and for a run with
-    nothing held out, selection by training loss with no threshold tuning or temperature."""
-    train, evaluation = {}, {}
-    if few_shot and cfg.train.max_steps is None:
-        train["epochs"] = max(cfg.train.epochs, cfg.train.few_shot_epochs)
+    """The settings the run trains under (the saved config stays the user's): the few-shot model fields and epochs,
+    and for a run with nothing held out, selection by training loss with no threshold tuning or temperature."""
+    model, train, evaluation = {}, {}, {}
+    if few_shot:
+        model = _few_shot_model_fields(cfg)
+        if cfg.train.max_steps is None:
+            train["epochs"] = max(cfg.train.epochs, cfg.train.few_shot_epochs)
     if not splits.validation_held_out:
         train.update(metric="loss", early_stopping_patience=None)
         evaluation.update(tune_threshold="none", calibrate=False)
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update=train),
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update=model),
+                                  "train": cfg.train.model_copy(update=train),
                                   "eval": cfg.eval.model_copy(update=evaluation)})
+
+
+def _few_shot_model_fields(cfg: RunConfig) -> dict[str, str]:
+    """Full tuning and mean pooling (where the architecture allows it), for the fields the user left unset."""
+    from transformers import AutoConfig
+
+    from distilora.modeling.backbone import resolve_backbone
+    from distilora.modeling.pooling import supports_mean_pooling
+
+    chosen = cfg.model.model_fields_set
+    fields = {} if "method" in chosen else {"method": "full"}
+    if "pooling" not in chosen and cfg.distill.student_layers == "all":
+        model_type = AutoConfig.from_pretrained(resolve_backbone(cfg.model.backbone)).model_type
+        if supports_mean_pooling(model_type):
+            fields["pooling"] = "mean"
+    return fields
+
+
+def prepare_few_shot(module: "torch.nn.Module", encoded: "Encoded", labels: np.ndarray, pad_id: int,
+                     batch_size: int, seed: int, *, show_progress: bool = True) -> None:
+    """Stages 2 and 3 of the recipe: contrastive tuning (single-label only: pairs need one class per text), then the
+    head's warm start."""
+    from distilora.training.contrastive import contrastive_tune
+
+    if labels.ndim == 1:
+        contrastive_tune(module, head_output_layer(module.classifier), encoded, labels, pad_id, seed,
+                         show_progress=show_progress)
+    warm_start_head(module, encoded, labels, pad_id, batch_size, seed)
 
 
 def warm_start_head(module: "torch.nn.Module", encoded: "Encoded", labels: np.ndarray, pad_id: int,
@@ -53,7 +91,7 @@ def warm_start_head(module: "torch.nn.Module", encoded: "Encoded", labels: np.nd
 
     from distilora.training.loop import predict_logits
 
-    last = _last_trainable_linear(module.classifier)
+    last = head_output_layer(module.classifier)
     features: list[torch.Tensor] = []
     hook = last.register_forward_hook(lambda _m, inputs, _out: features.append(inputs[0].detach().float()))
     try:
@@ -85,7 +123,7 @@ def warm_start_head(module: "torch.nn.Module", encoded: "Encoded", labels: np.nd
         last.bias.copy_(torch.as_tensor(bias, dtype=last.bias.dtype))
 
 
-def _last_trainable_linear(classifier: "torch.nn.Module") -> "torch.nn.Linear":
+def head_output_layer(classifier: "torch.nn.Module") -> "torch.nn.Linear":
     """The head's output layer: the last trainable linear layer inside the head modules (for LoRA, the trained copy
     PEFT keeps in modules_to_save)."""
     import torch

@@ -6,6 +6,7 @@ folder is always complete; ``resume=True`` continues a killed run from ``RUN.par
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +161,7 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
     reduction = describe_reduction(source, student)  # before LoRA wraps the student in place and adds adapters
     built = build_model(cfg, label_space, base=student)
     built.student_layers = layers
+    built.own_base = True
     built.notes.append(reduction)
     return built
 
@@ -216,7 +218,7 @@ def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path)
 
     folder = RunFolder(partial)
     classifier = module.classifier
-    if cfg.model.method == "lora" and built.student_layers is None:
+    if cfg.model.method == "lora" and not built.own_base:
         # record what the adapter sits on by a name that means the same on another machine (a named backbone's hub
         # id), not this machine's path into a venv; distilora resolves that name to its local copy again
         from distilora.modeling.backbone import portable_backbone_name
@@ -229,10 +231,14 @@ def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path)
         from distilora.modeling.aux_head import save_aux_head
 
         save_aux_head(module.aux_head, folder.model_dir)
-    if built.student_layers is not None and cfg.model.method == "lora":
-        # a LoRA student's base is not any folder on disk: save it so the adapter can be loaded onto it
+    if built.own_base and cfg.model.method == "lora":
+        # a LoRA student's base (or one with the mean-pooling layer) is not any folder on disk: save it so the adapter
+        # can be loaded onto it
+        from distilora.modeling.build import plain_base_state
+
         with quiet_transformers():
-            classifier.get_base_model().save_pretrained(folder.path / "base", safe_serialization=True)
+            classifier.get_base_model().save_pretrained(folder.path / "base", state_dict=plain_base_state(classifier),
+                                                        safe_serialization=True)
 
 
 def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> Path:
@@ -247,7 +253,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
     from distilora.training.losses import class_weights
     from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
-    from distilora.training.few_shot import few_shot_applies, training_settings, warm_start_head
+    from distilora.training.few_shot import few_shot_applies, prepare_few_shot, training_settings
     from distilora.training.head_init import start_head_at_priors
     from distilora.training.preflight import check_config, check_run, check_tokenizer
     from distilora.training.tracking import check_trackers, finish_tracking, log_split_metrics, start_tracking
@@ -265,7 +271,9 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     splits = load_splits(config.data, config.distill)
     space = splits.label_space
     check_run(config, splits)
-    built = build_run_model(config, space)
+    few_shot = few_shot_applies(config, splits)
+    settings = training_settings(config, splits, few_shot)
+    built = build_run_model(settings, space)
     tokenizer_dir = built.backbone_path  # a student keeps its own tokenizer; soft targets are per text
     tokenizer = load_fast_tokenizer(tokenizer_dir)
     check_tokenizer(tokenizer, tokenizer_dir, splits.train.texts)
@@ -279,7 +287,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     if main:
         for note in built.notes:
             accelerator.print(note)
-        accelerator.print(f"method {config.model.method}: trainable params {built.trainable_params:,} || all params "
+        accelerator.print(f"method {settings.model.method}: trainable params {built.trainable_params:,} || all params "
                           f"{built.total_params:,} || trainable% {100 * built.trainable_params / built.total_params:.2f}")
 
     pad_id = pad_token_id(Path(tokenizer_dir), tokenizer)
@@ -297,11 +305,12 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     weights = class_weights(config.train.class_weights, splits.train.labels, space.num_labels, space.is_multilabel)
     if space.is_multilabel and not resume:
         start_head_at_priors(module, splits.train.labels)
-    few_shot = few_shot_applies(config, splits)
-    settings = training_settings(config, splits, few_shot)
+    preparation_seconds = 0.0
     if few_shot:
-        warm_start_head(module, encoded["train"], splits.train.labels, pad_id, config.eval.batch_size,
-                        config.train.seed)
+        started = time.perf_counter()
+        prepare_few_shot(module, encoded["train"], splits.train.labels, pad_id, config.eval.batch_size,
+                         config.train.seed, show_progress=main)
+        preparation_seconds = time.perf_counter() - started
     if main and (few_shot or not splits.validation_held_out):
         accelerator.print(_recipe_note(settings, splits, few_shot))
 
@@ -325,14 +334,14 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
             log_split_metrics(accelerator, name, metrics, result.steps)
             write_jsonl_atomic(partial / "predictions" / f"{name}.jsonl", _prediction_rows(split, split_logits))
         write_json_atomic(partial / "data_summary.json", summarize_splits(splits))
-        _save_model(built, module, config, partial)
-        info = RunInfo(task=space.task, labels=list(space.names), method=config.model.method,
+        _save_model(built, module, settings, partial)
+        info = RunInfo(task=space.task, labels=list(space.names), method=settings.model.method,
                        backbone=config.model.backbone,
                        max_length=max_length, text_pair=splits.train.pairs is not None, thresholds=thresholds,
                        temperature=temperature, calibration=calibration, aux_names=splits.aux_names,
                        student_layers=built.student_layers,
                        trainable_params=built.trainable_params, total_params=built.total_params,
-                       train_seconds=round(result.train_seconds, 2),
+                       train_seconds=round(preparation_seconds + result.train_seconds, 2),
                        train_samples_per_second=round(result.samples_per_second, 2), best_step=result.best_step,
                        best_metric=result.best_metrics, few_shot=few_shot,
                        validation_held_out=splits.validation_held_out, processes=accelerator.num_processes,
@@ -355,8 +364,9 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 def _recipe_note(settings: RunConfig, splits: "DataSplits", few_shot: bool) -> str:
     parts = []
     if few_shot:
-        parts.append(f"few-shot recipe ({len(splits.train)} training texts): head warm-started by logistic "
-                     f"regression, {settings.train.epochs:g} epochs")
+        parts.append(f"few-shot recipe ({len(splits.train)} training texts): method {settings.model.method}, "
+                     f"{settings.model.pooling} pooling, contrastive pairs (single-label), head warm-started by "
+                     f"logistic regression, {settings.train.epochs:g} epochs")
     if not splits.validation_held_out:
         parts.append("nothing held out (data.validation_fraction 0): the lowest-training-loss step is kept, with "
                      "0.5 / argmax decisions and no temperature")
