@@ -7,6 +7,8 @@ memory over the scoring process and all its children (Ray's raylet, workers and 
 0.2 s. The scaling to a cluster is a projection (texts/s per actor core x cores), not a measurement.
 
     python bench/corpus_scoring.py RUN --backend onnx-int8 --rows 100000 --shards 8
+    python bench/corpus_scoring.py RUN --texts sst2 --rows 1000000 --ray-rows 100000 --small-rows 20000 \
+        --name corpus_scoring_1m
 """
 from __future__ import annotations
 
@@ -27,14 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, machine, print_table, write_results  # noqa: E402
 
 
-def corpus_texts() -> tuple[list[str], str]:
-    agnews = DATA / "agnews" / "test.csv"
-    if agnews.is_file():
+def corpus_texts(source: str) -> tuple[list[str], str]:
+    """AG News test descriptions (about 45 tokens) or SST-2 training sentences (short: about 13 tokens)."""
+    if source == "agnews":
+        agnews = DATA / "agnews" / "test.csv"
+        if not agnews.is_file():
+            sys.exit(f"skipped: {agnews} is absent")
         return pd.read_csv(agnews, header=None, dtype=str, keep_default_na=False)[2].tolist(), "agnews test descriptions"
-    sst2 = DATA / "sst2" / "dev.tsv"
+    sst2 = DATA / "sst2" / "train.tsv"
     if not sst2.is_file():
-        sys.exit(f"skipped: no texts under {DATA}")
-    return pd.read_csv(sst2, sep="\t", quoting=csv.QUOTE_NONE, dtype=str)["sentence"].tolist(), "sst2 dev"
+        sys.exit(f"skipped: {sst2} is absent")
+    return pd.read_csv(sst2, sep="\t", quoting=csv.QUOTE_NONE, dtype=str)["sentence"].tolist(), "sst2 train sentences"
 
 
 def tree_rss(pid: int) -> int:
@@ -78,9 +83,13 @@ def main() -> None:
     parser.add_argument("--backend", default="onnx-int8")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--ray-rows", type=int, help="rows for the Ray runs (default: --rows)")
     parser.add_argument("--small-rows", type=int, default=5_000, help="a smaller single-process run: memory must not grow")
+    parser.add_argument("--texts", choices=("agnews", "sst2"), default="agnews")
+    parser.add_argument("--name", default="corpus_scoring", help="results file name under bench/results")
     args = parser.parse_args()
-    texts, source = corpus_texts()
+    ray_rows = args.ray_rows or args.rows
+    texts, source = corpus_texts(args.texts)
     cli = [sys.executable, "-m", "distilora.cli", "predict", str(args.run), "--backend", args.backend]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,14 +98,15 @@ def main() -> None:
         table.to_parquet(work / "all.parquet", row_group_size=8192)
         table.head(args.small_rows).to_parquet(work / "small.parquet", row_group_size=8192)
         (work / "shards").mkdir()
-        for k, part in enumerate(range(0, args.rows, -(-args.rows // args.shards))):
-            table.iloc[part:part + -(-args.rows // args.shards)].to_parquet(work / "shards" / f"part-{k:03d}.parquet")
+        shard_rows = -(-ray_rows // args.shards)
+        for k, part in enumerate(range(0, ray_rows, shard_rows)):
+            table.iloc[part:part + shard_rows].to_parquet(work / "shards" / f"part-{k:03d}.parquet")
         runs = [("single process, streamed", args.small_rows, [*cli, "--input", str(work / "small.parquet"),
                                                                "--output", str(work / "small-out.parquet")]),
                 ("single process, streamed", args.rows, [*cli, "--input", str(work / "all.parquet"),
                                                          "--output", str(work / "all-out.parquet")])]
         for actors, threads in ((1, 2), (2, 1)):
-            runs.append((f"Ray local, {actors} actor(s) x {threads} thread(s)", args.rows,
+            runs.append((f"Ray local, {actors} actor(s) x {threads} thread(s)", ray_rows,
                          [*cli, "--input", str(work / "shards" / "*.parquet"), "--output", str(work / f"ray-{actors}"),
                           "--ray", "local", "--actors", str(actors), "--threads", str(threads)]))
         for name, n, argv in runs:
@@ -105,7 +115,7 @@ def main() -> None:
             rows.append({"mode": name, "texts": n, **result, "texts_per_s": round(n / result["seconds"], 1)})
             print_table(rows[-1:], ["mode", "texts", "seconds", "texts_per_s", "peak_rss_mb"])
         scored = pd.read_parquet(work / "ray-2")
-        assert len(scored) == args.rows and sorted(scored["doc_id"]) == list(range(args.rows)), "ids lost"
+        assert len(scored) == ray_rows and sorted(scored["doc_id"]) == list(range(ray_rows)), "ids lost"
         shutil.rmtree(work / "shards")
     print()
     print_table(rows, ["mode", "texts", "seconds", "texts_per_s", "peak_rss_mb"])
@@ -114,7 +124,7 @@ def main() -> None:
     projection = {"texts_per_s_per_core": round(per_core, 1), "cores_for_1m_per_minute": round(1e6 / 60 / per_core)}
     print(f"projection: {per_core:,.0f} texts/s per core -> {projection['cores_for_1m_per_minute']} cores score "
           f"1,000,000 such texts a minute (not measured)")
-    path = write_results("corpus_scoring", {"run": str(args.run), "backend": args.backend, "texts": source,
+    path = write_results(args.name, {"run": str(args.run), "backend": args.backend, "texts": source,
                                             "machine": machine(), "rows": rows, "projection": projection})
     print(f"wrote {path}")
 

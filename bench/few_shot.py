@@ -75,7 +75,8 @@ def setfit_side(shots: int, seed: int, sample, test) -> dict:
 
     start = time.perf_counter()
     model = SetFitModel.from_pretrained(resolve_backbone("minilm"))
-    arguments = TrainingArguments(seed=seed, output_dir=str(WORK / "setfit-checkpoints"))  # not the current folder
+    # checkpoints out of the current folder, and no tracker (MLflow would otherwise write ./mlflow.db)
+    arguments = TrainingArguments(seed=seed, output_dir=str(WORK / "setfit-checkpoints"), report_to="none")
     trainer = Trainer(model=model, args=arguments,
                       train_dataset=Dataset.from_pandas(sample.reset_index(drop=True)))
     trainer.train()
@@ -95,10 +96,17 @@ def main() -> None:
                         help="distilora = train.few_shot true; distilora-plain = the same run without the recipe")
     parser.add_argument("--set", nargs="*", default=[], dest="overrides", help="distilora config overrides")
     parser.add_argument("--name", default=None, help="results file name (default few_shot_<tasks>)")
+    parser.add_argument("--selection", action="store_true",
+                        help="score on 500 training texts per class held out of the pool instead of the test set: "
+                             "for choosing a recipe without looking at the test set")
     args = parser.parse_args()
     rows = []
     for task in args.tasks:
         train, test = load_task(task)
+        if args.selection:
+            test = train.groupby("label").sample(n=500, random_state=1234)
+            train = train.drop(test.index)
+            test = test.reset_index(drop=True)
         for shots in args.shots:
             for seed in args.seeds:
                 sample = train.groupby("label").sample(n=shots, random_state=seed)
