@@ -30,21 +30,25 @@ def test_cards_are_hugging_face_model_cards_that_say_what_the_run_is(lora_run):
         for needle in ("## Data", "## Training", "## Metrics", "| validation |", "| test |", "chose the checkpoint",
                        "## Decision rule", "## Intended use and limits", "## How to load", "LoRA rank / alpha"):
             assert needle in card.text, needle
+        assert ".partial" not in card.text  # cards are written before the folder gets its final name
     assert "PEFT" not in (lora_run / "model" / "README.md").read_text()[:200]  # not PEFT's blank template
 
-def test_the_cards_peft_snippet_reproduces_distiloras_logits_in_a_fresh_process(lora_run):
-    text = "good great app"
-    script = (f"import json, torch\nfrom peft import AutoPeftModelForSequenceClassification\n"
-              f"from transformers import AutoTokenizer\n"
-              f"m = AutoPeftModelForSequenceClassification.from_pretrained({str(lora_run / 'model')!r}, num_labels=2).eval()\n"
-              f"t = AutoTokenizer.from_pretrained({str(lora_run / 'model')!r})\n"
-              f"print(json.dumps(m(**t([{text!r}], return_tensors='pt')).logits.tolist()))")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-1500:]
+def test_the_cards_peft_snippet_reproduces_distiloras_logits_and_label_names_in_a_fresh_process(lora_run):
     import json
+    import re
 
-    plain = np.asarray(json.loads(out.stdout.strip().splitlines()[-1]))
-    np.testing.assert_allclose(plain, Classifier.load(lora_run).predict_logits([text]), atol=1e-5)
+    text = "good great app"
+    card = (lora_run / "README.md").read_text()
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", card, re.S) if "from peft" in block)
+    script = (f"{snippet}import json\nfrom transformers import AutoTokenizer\nmodel.eval()\n"
+              f"t = AutoTokenizer.from_pretrained({str(lora_run / 'model')!r})\n"
+              f"print(json.dumps([model(**t([{text!r}], return_tensors='pt')).logits.tolist(), model.config.id2label]))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=lora_run.parent)  # the card names the run folder relative to where it lies
+    assert out.returncode == 0, out.stderr[-1500:]
+    logits, id2label = json.loads(out.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(np.asarray(logits), Classifier.load(lora_run).predict_logits([text]), atol=1e-5)
+    assert list(id2label.values()) == RunFolder(lora_run).info().labels
 
 def test_merged_export_carries_the_decision_rule_and_the_card(tmp_path, lora_run):
     import json

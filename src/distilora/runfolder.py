@@ -43,6 +43,8 @@ from distilora.errors import RunFolderError
 FORMAT_VERSION = 1
 Task = Literal["binary", "multiclass", "multilabel"]
 
+PARTIAL_SUFFIX = ".partial"
+
 
 class RunInfo(BaseModel):
     """What a run folder says about its model; written once at the end of training, updated by export/tuning."""
@@ -96,6 +98,11 @@ class RunFolder:
     @property
     def is_lora(self) -> bool:
         return (self.model_dir / "adapter_config.json").is_file()
+
+    @property
+    def run_name(self) -> str:
+        """The run's name, also while it is still written as RUN.partial (reports and cards are written then)."""
+        return self.path.name.removesuffix(PARTIAL_SUFFIX)
 
     def errors_csv(self, split: str) -> Path:
         return self.path / f"errors-{split}.csv"
@@ -195,7 +202,7 @@ def default_audit_dir(run_dir: Path) -> Path:
 
 def partial_path(final: Path) -> Path:
     final = final if final.name else final.resolve()  # output_dir '.' or 'runs/..' has no name of its own
-    return final.with_name(final.name + ".partial")
+    return final.with_name(final.name + PARTIAL_SUFFIX)
 
 
 def is_run_folder(path: Path) -> bool:

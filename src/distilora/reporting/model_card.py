@@ -61,7 +61,7 @@ def write_model_cards(run_dir: str | Path) -> list[Path]:
 
 def _summary(folder: RunFolder, info: RunInfo) -> str:
     kind = {"binary": "Binary", "multiclass": "Multi-class", "multilabel": "Multi-label"}[info.task]
-    return (f"# {folder.path.name}\n\n{kind} text classifier over {len(info.labels)} labels ({', '.join(info.labels)}),"
+    return (f"# {folder.run_name}\n\n{kind} text classifier over {len(info.labels)} labels ({', '.join(info.labels)}),"
             f" trained with [distilora](https://pypi.org/project/distilora/): {info.method} on `{info.backbone}`"
             f"{f', keeping layers {info.student_layers}' if info.student_layers is not None else ''}.\n")
 
@@ -131,19 +131,34 @@ def _use_and_limits(info: RunInfo) -> str:
 
 
 def _loading(folder: RunFolder, info: RunInfo, merged: bool) -> str:
-    from distilora.modeling.backbone import portable_backbone_name
-
-    base = portable_backbone_name(info.backbone)
-    weights = f"{folder.path.name}/{'merged' if merged else 'model'}"
-    peft = (f"```python\nfrom peft import AutoPeftModelForSequenceClassification\nmodel = "
-            f"AutoPeftModelForSequenceClassification.from_pretrained(\"{folder.path.name}/model\", "
-            f"num_labels={len(info.labels)})\n```\n\nThe adapter sits on `{base}`; where that is a local folder on your "
-            f"machine, edit `base_model_name_or_path` in `adapter_config.json` to its path.\n") \
-        if info.method == "lora" and not merged else (
+    weights = f"{folder.run_name}/{'merged' if merged else 'model'}"
+    peft = _peft_loading(folder, info) if info.method == "lora" and not merged else (
         f"```python\nfrom transformers import pipeline\nclf = pipeline(\"text-classification\", "
         f"model=\"{weights}\", truncation=True, max_length={info.max_length})\n```\n")
     hub = ("After `distilora push RUN REPO_ID` the repository holds this run folder: "
            "`Classifier.load(huggingface_hub.snapshot_download(REPO_ID))` loads it on any machine, and the "
            "transformers / PEFT calls below take `REPO_ID` with `subfolder=\"model\"`.\n\n")
-    return (f"## How to load\n\n```python\nfrom distilora import Classifier\nclf = Classifier.load(\"{folder.path.name}\")"
+    return (f"## How to load\n\n```python\nfrom distilora import Classifier\nclf = Classifier.load(\"{folder.run_name}\")"
             f"\nclf.predict([\"a text\"])\n```\n\n{hub}{peft}")
+
+
+def _peft_loading(folder: RunFolder, info: RunInfo) -> str:
+    """Plain PEFT: the adapter's config records only its base, so the classes are passed in; a base that exists
+    nowhere else (a layer-dropped student, an added pooling layer) is RUN/base, whose config has them already."""
+    from distilora.modeling.backbone import portable_backbone_name
+
+    name = folder.run_name
+    if (folder.path / "base").is_dir():
+        return (f"```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForSequenceClassification\n"
+                f"base = AutoModelForSequenceClassification.from_pretrained(\"{name}/base\")\n"
+                f"model = PeftModel.from_pretrained(base, \"{name}/model\")\n```\n\nThe adapter sits on `base/`, "
+                f"this run's own base model ({info.backbone} with its layers changed), saved beside it.\n")
+    problem = ', problem_type="multi_label_classification"' if info.task == "multilabel" else ""
+    id2label = {i: label for i, label in enumerate(info.labels)}
+    label2id = {label: i for i, label in enumerate(info.labels)}
+    return (f"```python\nfrom peft import AutoPeftModelForSequenceClassification\nmodel = "
+            f"AutoPeftModelForSequenceClassification.from_pretrained(\n    \"{name}/model\", "
+            f"num_labels={len(info.labels)}, id2label={id2label!r},\n    label2id={label2id!r}{problem})\n```\n\n"
+            f"An adapter's config records only its base model, so the classes are passed in as above. The adapter sits "
+            f"on `{portable_backbone_name(info.backbone)}`; where that is a local folder on your machine, edit "
+            f"`base_model_name_or_path` in `adapter_config.json` to its path.\n")

@@ -71,7 +71,7 @@ def write_report(run_dir: str | Path, split: str | None = None) -> tuple[Path, P
     """Write report.html, report.md and the split's mistakes CSV (default split: test if the run has one, else
     validation)."""
     ev = gather(run_dir, split)
-    title = ev.folder.path.name.removesuffix(".partial")  # reports are written just before the run folder is renamed
+    title = ev.folder.run_name
     sections = [build(ev) for build in SECTIONS]
     nav = "".join(f'<a href="#{name.lower().replace(" ", "-")}">{name}</a>' for name, _, _ in sections)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>distilora report: '
