@@ -11,6 +11,8 @@ from distilora.cli_options import AnyBackend
 
 def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
             text: Annotated[Optional[str], typer.Argument(help="A text to classify (or use --input).")] = None,
+            pair: Annotated[Optional[str], typer.Option("--pair", help="The second text, for a run trained on text "
+                                                        "pairs (data.text_pair_column).")] = None,
             input_: Annotated[Optional[str], typer.Option("--input", help="File of texts: CSV/TSV/JSONL/Parquet (the "
                                                           "run's text column) or .txt (one per line); with --ray, a "
                                                           "path or glob of such shards.")] = None,
@@ -37,6 +39,8 @@ def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
 
     if (text is None) == (input_ is None):
         raise ConfigError("give either a TEXT argument or --input FILE (with --output FILE)")
+    if pair is not None and text is None:
+        raise ConfigError("--pair goes with a TEXT argument; a file's second texts come from its text_pair_column")
     if input_ is not None and output is None:
         raise ConfigError("--input needs --output FILE (.csv, .jsonl or .parquet) or --output - (stdout)")
     if ray is not None:
@@ -51,7 +55,7 @@ def predict(run: Annotated[Path, typer.Argument(help="Run folder.")],
 
     classifier = Classifier.load(run, backend=backend, threads=threads)
     if text is not None:
-        prediction = classifier.predict([text], batch_size=batch_size)[0]
+        prediction = classifier.predict([text], None if pair is None else [pair], batch_size=batch_size)[0]
         typer.echo(json.dumps({"label": prediction.label, "scores": prediction.scores}, ensure_ascii=False))
         return
     from distilora.config import load_config

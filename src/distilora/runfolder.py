@@ -9,10 +9,12 @@ Layout (format 1)::
                             method full/head -> config.json + model.safetensors
                             method lora      -> adapter_config.json + adapter_model.safetensors (PEFT format;
                                                 the classification head is inside, as modules_to_save)
+      base/               LoRA runs whose base exists nowhere else (a layer-dropped student, an added mean-pooling
+                          layer): that base, save_pretrained, under the unwrapped parameter names
       merged/             optional (--merge / export merged): LoRA folded into full weights + tokenizer
       onnx/               optional (export): model.onnx, model.int8.onnx, tokenizer.json, export.json
       metrics/<split>.json        metrics per split: validation, test, or eval-<file stem> for `distilora eval`
-      predictions/<split>.jsonl   one row per text: text, label (gold), logits
+      predictions/<split>.jsonl   one row per text: text (and text_pair for pair runs), label (gold), logits
       history.jsonl       one line per evaluation: step, epoch, train_loss, val metrics, lr, seconds
       data_summary.json   class counts and text lengths per split
       logs/               optional (train.report_to): experiment-tracker files kept with the run, e.g. TensorBoard
@@ -85,6 +87,7 @@ class RunFolder:
     config_yaml = property(lambda self: self.path / "config.yaml")
     model_dir = property(lambda self: self.path / "model")
     merged_dir = property(lambda self: self.path / "merged")
+    base_dir = property(lambda self: self.path / "base")
     onnx_dir = property(lambda self: self.path / "onnx")
     metrics_dir = property(lambda self: self.path / "metrics")
     predictions_dir = property(lambda self: self.path / "predictions")

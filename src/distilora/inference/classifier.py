@@ -14,7 +14,7 @@ import numpy as np
 
 from distilora.data.batching import inference_batches, pad_batch
 from distilora.data.tokenize import encode, load_fast_tokenizer, pad_token_id
-from distilora.errors import RunFolderError
+from distilora.errors import ConfigError, RunFolderError
 from distilora.evaluation.metrics import decide, probabilities
 from distilora.runfolder import RunFolder, RunInfo
 
@@ -88,6 +88,7 @@ class Classifier:
         """Raw logits [n, classes] in input order; progress names a progress bar over the texts (none by default)."""
         from distilora.progress import progress_bar
 
+        self.check_pairs(pairs)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         encoded = encode(self.tokenizer, list(texts), None if pairs is None else list(pairs), self.info.max_length)
@@ -97,6 +98,16 @@ class Classifier:
                 out[indices] = self.engine(pad_batch(encoded, indices, self.pad_id))
                 bar.update(len(indices))
         return out
+
+    def check_pairs(self, pairs: list[str] | None) -> None:
+        """A run trained on text pairs (data.text_pair_column) scores pairs only, and a single-text run never gets a
+        second text: either mistake would give scores that mean nothing, so it fails loudly instead."""
+        if self.info.text_pair and pairs is None:
+            raise ConfigError("this run classifies text pairs (trained with data.text_pair_column): give the second "
+                              "text of each pair too")
+        if not self.info.text_pair and pairs is not None:
+            raise ConfigError("this run classifies single texts (trained without data.text_pair_column): give no "
+                              "second text")
 
     def predict_proba(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64) -> np.ndarray:
         """Calibrated probabilities [n, classes] (softmax, or per-label sigmoid for multi-label)."""

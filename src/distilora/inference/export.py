@@ -53,10 +53,11 @@ def check_set(folder: RunFolder, info: RunInfo, check_data: str | None) -> Check
         split = load_eval_split(load_config(folder.config_yaml).data, check_data, LabelSpace(tuple(info.labels), info.task))
         return CheckSet(split.texts, split.pairs, split.labels, check_data)
     rows = [r for r in folder.predictions("validation") if r.get("label") is not None][:CHECK_LIMIT]
-    if rows:
-        return CheckSet([r["text"] for r in rows], None, np.asarray([r["label"] for r in rows]),
-                        str(folder.predictions_dir / "validation.jsonl"))
-    return CheckSet(SAMPLE_TEXTS, None, None, "built-in sample sentences")
+    if rows and (not info.text_pair or "text_pair" in rows[0]):
+        return CheckSet([r["text"] for r in rows], [r["text_pair"] for r in rows] if info.text_pair else None,
+                        np.asarray([r["label"] for r in rows]), str(folder.predictions_dir / "validation.jsonl"))
+    pairs = SAMPLE_TEXTS if info.text_pair else None  # a pair run from before predictions kept the second texts
+    return CheckSet(SAMPLE_TEXTS, pairs, None, "built-in sample sentences" + (" (each paired with itself)" if pairs else ""))
 
 
 def compare(info: RunInfo, checks: CheckSet, reference: np.ndarray, exported: np.ndarray) -> dict[str, Any]:
@@ -168,14 +169,16 @@ def _export_onnx(folder: RunFolder, info: RunInfo, checks: CheckSet, fmt: str, m
             enforce_bounds("onnx", reports["onnx"], max_logit_diff, max_drop)
         if fmt == "onnx-int8":
             int8 = staging / ONNX_FILES["onnx-int8"]
-            calibration = [] if info.text_pair else [r["text"] for r in folder.predictions("validation")]
-            texts, pairs = (calibration[:CALIBRATION_LIMIT], None) if calibration else (checks.texts, checks.pairs)
+            rows = folder.predictions("validation")[:CALIBRATION_LIMIT]
+            usable = rows and (not info.text_pair or "text_pair" in rows[0])
+            texts, pairs = ([r["text"] for r in rows], [r["text_pair"] for r in rows] if info.text_pair else None) \
+                if usable else (checks.texts, checks.pairs)
             _quantize_int8(fp32, int8, calibration_batches(reference, texts, pairs))
             reports["onnx-int8"] = _check_onnx(info, checks, reference_logits, int8, staging, "onnx-int8")
             enforce_bounds("onnx-int8", reports["onnx-int8"], max_logit_diff, max_drop)
         engines = {"torch": reference} | {name: Classifier(info, OnnxEngine(staging / file), staging)
                                           for name, file in ONNX_FILES.items() if (staging / file).is_file()}
-        timings = {name: time_engine(classifier, checks.texts) for name, classifier in engines.items()}
+        timings = {name: time_engine(classifier, checks.texts, checks.pairs) for name, classifier in engines.items()}
         speed = {"timings": timings,
                  "fastest_batch32": max(timings, key=lambda k: timings[k]["samples_per_s_batch32"]),
                  "fastest_one_text": min(timings, key=lambda k: timings[k]["ms_one_text_p50"])}
@@ -194,7 +197,7 @@ def _check_onnx(info: RunInfo, checks: CheckSet, reference_logits: np.ndarray, m
     exported = Classifier(info, OnnxEngine(model_file), tokenizer_dir)
     return {"format": fmt, "file": model_file.name, "size_mb": round(model_file.stat().st_size / 2**20, 2),
             **compare(info, checks, reference_logits, exported.predict_logits(checks.texts, checks.pairs)),
-            "batch_invariance": batch_invariance(exported, checks.texts)}
+            "batch_invariance": batch_invariance(exported, checks.texts, checks.pairs)}
 
 
 def _onnx_export(model, path: Path, inputs: list[str]) -> None:
@@ -265,18 +268,23 @@ def calibration_batches(classifier: Classifier, texts: list[str], pairs: list[st
             for idx in inference_batches(encoded.lengths, batch_size)]
 
 
-def time_engine(classifier: Classifier, texts: list[str], rounds: int = 3, singles: int = 20) -> dict[str, float]:
-    """Samples/s on batches of 32 and the median milliseconds to classify one text, after a warm-up call."""
-    sample = texts[:64]
+def time_engine(classifier: Classifier, texts: list[str], pairs: list[str] | None = None, rounds: int = 3,
+                singles: int = 20) -> dict[str, float]:
+    """Samples/s on batches of 32 and the median milliseconds to classify one text (or pair), after a warm-up."""
+    sample = list(zip(texts, pairs if pairs is not None else [None] * len(texts)))[:64]
     batch = (sample * (32 // len(sample) + 1))[:32]
-    classifier.predict_logits(batch, batch_size=32)
+
+    def run(items: list[tuple[str, str | None]], batch_size: int) -> None:
+        classifier.predict_logits([t for t, _ in items], None if pairs is None else [p for _, p in items], batch_size)
+
+    run(batch, 32)
     start = time.perf_counter()
     for _ in range(rounds):
-        classifier.predict_logits(batch, batch_size=32)
+        run(batch, 32)
     per_batch = (time.perf_counter() - start) / rounds
     single = []
-    for text in (sample * singles)[:singles]:
+    for item in (sample * singles)[:singles]:
         t0 = time.perf_counter()
-        classifier.predict_logits([text])
+        run([item], 1)
         single.append(time.perf_counter() - t0)
     return {"samples_per_s_batch32": round(32 / per_batch, 1), "ms_one_text_p50": round(1000 * float(np.median(single)), 3)}

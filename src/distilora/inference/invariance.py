@@ -22,13 +22,21 @@ class Scorer(Protocol):
     def predict_proba(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64) -> np.ndarray: ...
 
 
-def batch_invariance(classifier: Scorer, texts: list[str], limit: int = 32) -> dict[str, Any]:
-    """Largest probability difference and decision flips between scoring alone and in four kinds of batch."""
-    texts = texts[:limit]
-    alone = np.concatenate([classifier.predict_proba([t]) for t in texts])
-    together = classifier.predict_proba(texts, batch_size=len(texts))
-    reverse = classifier.predict_proba(texts[::-1], batch_size=len(texts))[::-1]
-    beside_long = np.concatenate([classifier.predict_proba([t, LONG_TEXT], batch_size=2)[:1] for t in texts])
+def batch_invariance(classifier: Scorer, texts: list[str], pairs: list[str] | None = None,
+                     limit: int = 32) -> dict[str, Any]:
+    """Largest probability difference and decision flips between scoring alone and in four kinds of batch (text
+    pairs stay pairs: the long neighbour is paired with itself)."""
+    items = list(zip(texts, pairs if pairs is not None else [None] * len(texts)))[:limit]
+
+    def score(batch: list[tuple[str, str | None]]) -> np.ndarray:
+        second = None if pairs is None else [pair for _, pair in batch]
+        return classifier.predict_proba([text for text, _ in batch], second, batch_size=len(batch))
+
+    alone = np.concatenate([score([item]) for item in items])
+    together = score(items)
+    reverse = score(items[::-1])[::-1]
+    beside_long = np.concatenate([score([item, (LONG_TEXT, None if pairs is None else LONG_TEXT)])[:1]
+                                  for item in items])
     from distilora.evaluation.metrics import decide
 
     def decisions(probs: np.ndarray) -> np.ndarray:
@@ -37,4 +45,4 @@ def batch_invariance(classifier: Scorer, texts: list[str], limit: int = 32) -> d
     batched = (together, reverse, beside_long)
     worst = max(float(np.abs(other - alone).max()) for other in batched)
     flips = sum(int((decisions(other) != decisions(alone)).any(axis=1).sum()) for other in batched)
-    return {"texts": len(texts), "max_abs_prob_diff": worst, "decision_changes": flips}
+    return {"texts": len(items), "max_abs_prob_diff": worst, "decision_changes": flips}

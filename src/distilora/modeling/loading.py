@@ -76,7 +76,7 @@ def _load_adapter(folder: RunFolder, info: RunInfo) -> "torch.nn.Module":
         raise RunFolderError(f"{folder.model_dir / 'adapter_config.json'}: the adapter saves no classification head "
                              f"(modules_to_save is empty), so its head would be random; retrain with distilora")
     # distilled students have a layer-copied base that exists nowhere else, so training saved it in RUN/base
-    base_dir = folder.path / "base" if (folder.path / "base").is_dir() else resolve_backbone(info.backbone)
+    base_dir = folder.base_dir if folder.base_dir.is_dir() else resolve_backbone(info.backbone)
     for path in Path(base_dir).glob("*.safetensors"):
         check_weights(path)
     base = load_classifier(str(base_dir), LabelSpace(tuple(info.labels), info.task))  # head comes from the adapter

@@ -148,7 +148,7 @@ def _peft_loading(folder: RunFolder, info: RunInfo) -> str:
     from distilora.modeling.backbone import portable_backbone_name
 
     name = folder.run_name
-    if (folder.path / "base").is_dir():
+    if folder.base_dir.is_dir():
         return (f"```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForSequenceClassification\n"
                 f"base = AutoModelForSequenceClassification.from_pretrained(\"{name}/base\")\n"
                 f"model = PeftModel.from_pretrained(base, \"{name}/model\")\n```\n\nThe adapter sits on `base/`, "

@@ -4,8 +4,6 @@ Request models carry the limits (text length, texts per request), so validation 
 come from pydantic; the body-size limit is checked before any parsing.
 """
 
-import csv
-import io
 import json
 import os
 from contextlib import asynccontextmanager
@@ -27,6 +25,7 @@ from distilora.inference.classifier import Classifier
 from distilora.runfolder import RunFolder
 from distilora.serving.batcher import MicroBatcher
 from distilora.serving.observability import Observability, ServerMetrics
+from distilora.serving.uploads import texts_from_upload
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,7 @@ class PredictResponse(BaseModel):
 
 class FilePredictResponse(PredictResponse):
     texts: list[str]
+    text_pairs: Optional[list[str]] = None
 
 
 class ErrorBody(BaseModel):
@@ -88,6 +88,7 @@ class ModelCard(BaseModel):
     name: str
     task: str
     labels: list[str]
+    text_pair: bool = Field(description="Trained on text pairs: requests give text_pair / text_pairs too.")
     thresholds: Optional[list[float]]
     temperature: float
     method: str
@@ -158,9 +159,14 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     classifier = Classifier.load(folder.path, backend=backend, threads=threads)
     info = classifier.info
     name = folder.path.resolve().name
-    text_column = _run_text_column(folder)
+    columns = _run_text_columns(folder)
     metrics = ServerMetrics()
-    batcher = MicroBatcher(classifier.predict_proba, micro_batch_ms, limits.max_texts * 4, metrics.observe_batch)
+
+    def predict_items(items: list[tuple[str, str | None]]) -> Any:
+        pairs = [pair for _, pair in items] if info.text_pair else None
+        return classifier.predict_proba([text for text, _ in items], pairs)
+
+    batcher = MicroBatcher(predict_items, micro_batch_ms, limits.max_texts * 4, metrics.observe_batch)
     state = {"ready": True}
 
     text_field = Field(None, description="One text to classify.")
@@ -171,11 +177,23 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     def exactly_one(self):
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
+        given_pairs = self.text_pair is not None or self.text_pairs is not None
+        if not info.text_pair and given_pairs:
+            raise ValueError("this model classifies single texts: give no 'text_pair' or 'text_pairs'")
+        if info.text_pair and ((self.text is not None and self.text_pair is None) or
+                               (self.texts is not None and (self.text_pairs is None or
+                                                            len(self.text_pairs) != len(self.texts)))):
+            raise ValueError("this model classifies text pairs: give 'text' with 'text_pair', or 'texts' with as many "
+                             "'text_pairs'")
         return self
 
+    pair_help = " (models trained on text pairs only)"
     PredictRequest = create_model(  # noqa: N806 - a class built with the configured limits
         "PredictRequest", text=(Optional[text_type], text_field),
         texts=(Optional[list[text_type]], texts_field),
+        text_pair=(Optional[text_type], Field(None, description="The second text of the pair" + pair_help + ".")),
+        text_pairs=(Optional[list[text_type]], Field(None, min_length=1, max_length=limits.max_texts,
+                                                      description="The second texts, one per text" + pair_help + ".")),
         __validators__={"exactly_one": model_validator(mode="after")(exactly_one)})
 
     @asynccontextmanager
@@ -194,30 +212,36 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     _mount_docs(app)
     upload_texts = TypeAdapter(list[text_type])
 
-    async def run_predictions(texts: list[str]) -> PredictResponse:
-        probs = await batcher(texts)
+    async def run_predictions(texts: list[str], pairs: list[str] | None) -> PredictResponse:
+        probs = await batcher(list(zip(texts, pairs if pairs is not None else [None] * len(texts))))
         return PredictResponse(model=name, predictions=[PredictionOut(label=p.label, scores=p.scores)
                                                         for p in classifier.to_predictions(probs)])
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=TOO_LARGE)
     async def predict(request: PredictRequest) -> PredictResponse:  # type: ignore[valid-type]
-        """Classify one text or a list of texts."""
-        return await run_predictions([request.text] if request.text is not None else request.texts)
+        """Classify one text or a list of texts (with their second texts, for a model trained on text pairs)."""
+        if request.text is not None:
+            return await run_predictions([request.text], None if request.text_pair is None else [request.text_pair])
+        return await run_predictions(request.texts, request.text_pairs)
 
-    upload_help = f"CSV with a '{text_column}' column, or JSONL of {{\"{text_column}\": ...}}"
+    upload_help = f"CSV with {' and '.join(repr(c) for c in columns)} columns, or JSONL of objects with those fields"
 
     @app.post("/v1/predict-file", response_model=FilePredictResponse, responses=TOO_LARGE | BAD_FILE)
     async def predict_file(file: UploadFile = File(..., description=upload_help)) -> FilePredictResponse:
         """Classify every text of an uploaded CSV or JSONL file (within the row and size limits)."""
-        texts = _texts_from_upload(file.filename or "", await file.read(), limits, text_column)
-        _check_upload_texts(upload_texts, file.filename or "", texts)
-        result = await run_predictions(texts)
-        return FilePredictResponse(model=result.model, predictions=result.predictions, texts=texts)
+        table = texts_from_upload(file.filename or "", await file.read(), columns, limits.max_file_rows,
+                                  limits.max_chars)
+        for texts in table:
+            _check_upload_texts(upload_texts, file.filename or "", texts)
+        pairs = table[1] if len(table) > 1 else None
+        result = await run_predictions(table[0], pairs)
+        return FilePredictResponse(model=result.model, predictions=result.predictions, texts=table[0], text_pairs=pairs)
 
     @app.get("/v1/model", response_model=ModelCard)
     def model_card() -> ModelCard:
         metrics = {split: _headline(folder.metrics(split)) for split in ("validation", "test") if folder.metrics(split)}
-        return ModelCard(name=name, task=info.task, labels=info.labels, thresholds=info.thresholds,
+        return ModelCard(name=name, task=info.task, labels=info.labels, text_pair=info.text_pair,
+                         thresholds=info.thresholds,
                          temperature=info.temperature, method=info.method, backbone=info.backbone,
                          trainable_params=info.trainable_params, total_params=info.total_params, metrics=metrics,
                          limits=limits.__dict__)
@@ -251,11 +275,14 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     return app
 
 
-def _run_text_column(folder: RunFolder) -> str:
-    """The text column the run was trained with, so its users upload the files they already have."""
+def _run_text_columns(folder: RunFolder) -> list[str]:
+    """The text column (and pair column) the run was trained with, so its users upload the files they have."""
     from distilora.config import load_config
 
-    return load_config(folder.config_yaml).data.text_column if folder.config_yaml.is_file() else "text"
+    if not folder.config_yaml.is_file():
+        return ["text"]
+    data = load_config(folder.config_yaml).data
+    return [data.text_column] + ([data.text_pair_column] if data.text_pair_column else [])
 
 
 def _mount_docs(app: FastAPI) -> None:
@@ -293,44 +320,3 @@ def _check_upload_texts(adapter: TypeAdapter, filename: str, texts: list[str]) -
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("n", "accuracy", "subset_accuracy", "f1", "precision", "recall", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
     return {k: metrics[k] for k in keys if metrics.get(k) is not None}
-
-
-def _texts_from_upload(filename: str, raw: bytes, limits: Limits, column: str) -> list[str]:
-    """The texts of an uploaded CSV / JSONL file, from the run's own text column (data.text_column)."""
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise HTTPException(status_code=400, detail=f"{filename}: not UTF-8 text") from None
-    if filename.lower().endswith(".jsonl"):
-        texts = []
-        for number, line in enumerate(content.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise HTTPException(status_code=400, detail=f"{filename}: line {number} is not JSON") from None
-            if not isinstance(row, dict) or not isinstance(row.get(column), str):
-                raise HTTPException(status_code=400, detail=f"{filename}: line {number} has no string '{column}' field")
-            texts.append(row[column])
-    elif filename.lower().endswith(".csv"):
-        reader = csv.DictReader(io.StringIO(content))
-        if not reader.fieldnames or column not in reader.fieldnames:
-            raise HTTPException(status_code=400, detail=f"{filename}: needs a '{column}' column (found "
-                                                        f"{reader.fieldnames})")
-        texts = [row[column] or "" for row in reader]
-    else:
-        raise HTTPException(status_code=400, detail=f"{filename}: upload a .csv (with a '{column}' column) or a "
-                                                    f".jsonl file")
-    if not texts:
-        raise HTTPException(status_code=400, detail=f"{filename}: no texts found")
-    if len(texts) > limits.max_file_rows:
-        raise HTTPException(status_code=413, detail=f"{filename}: {len(texts)} rows; the limit is {limits.max_file_rows} "
-                                                    f"(max_file_rows)")
-    for number, text in enumerate(texts, start=1):
-        if not text.strip():
-            raise HTTPException(status_code=400, detail=f"{filename}: row {number} has an empty text")
-        if len(text) > limits.max_chars:
-            raise HTTPException(status_code=413, detail=f"{filename}: row {number} has {len(text)} characters; the "
-                                                        f"limit is {limits.max_chars} (max_chars)")
-    return texts

@@ -206,7 +206,8 @@ def _prediction_rows(split: TextSplit, logits: np.ndarray) -> list[dict[str, Any
         label = None if split.labels is None else split.labels[i].tolist()
         if isinstance(label, list):
             label = [int(x) for x in label]
-        rows.append({"row": int(split.rows[i]), "text": text, "label": label,
+        pair = {} if split.pairs is None else {"text_pair": split.pairs[i]}
+        rows.append({"row": int(split.rows[i]), "text": text, **pair, "label": label,
                      "logits": [round(float(x), 6) for x in logits[i]]})
     return rows
 
@@ -237,7 +238,7 @@ def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path)
         from distilora.modeling.build import plain_base_state
 
         with quiet_transformers():
-            classifier.get_base_model().save_pretrained(folder.path / "base", state_dict=plain_base_state(classifier),
+            classifier.get_base_model().save_pretrained(folder.base_dir, state_dict=plain_base_state(classifier),
                                                         safe_serialization=True)
 
 
