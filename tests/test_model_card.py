@@ -33,22 +33,38 @@ def test_cards_are_hugging_face_model_cards_that_say_what_the_run_is(lora_run):
         assert ".partial" not in card.text  # cards are written before the folder gets its final name
     assert "PEFT" not in (lora_run / "model" / "README.md").read_text()[:200]  # not PEFT's blank template
 
-def test_the_cards_peft_snippet_reproduces_distiloras_logits_and_label_names_in_a_fresh_process(lora_run):
+def run_card_snippet(run: Path, text: str) -> tuple[np.ndarray, dict]:
+    """The PEFT snippet of RUN/README.md, run as written in a fresh Python (no distilora import): logits, id2label."""
     import json
     import re
 
-    text = "good great app"
-    card = (lora_run / "README.md").read_text()
+    card = (run / "README.md").read_text()
     snippet = next(block for block in re.findall(r"```python\n(.*?)```", card, re.S) if "from peft" in block)
+    assert "distilora" not in snippet
     script = (f"{snippet}import json\nfrom transformers import AutoTokenizer\nmodel.eval()\n"
-              f"t = AutoTokenizer.from_pretrained({str(lora_run / 'model')!r})\n"
+              f"t = AutoTokenizer.from_pretrained({str(run / 'model')!r})\n"
               f"print(json.dumps([model(**t([{text!r}], return_tensors='pt')).logits.tolist(), model.config.id2label]))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=lora_run.parent)  # the card names the run folder relative to where it lies
+                         cwd=run.parent)  # the card names the run folder relative to where it lies
     assert out.returncode == 0, out.stderr[-1500:]
     logits, id2label = json.loads(out.stdout.strip().splitlines()[-1])
-    np.testing.assert_allclose(np.asarray(logits), Classifier.load(lora_run).predict_logits([text]), atol=1e-5)
+    return np.asarray(logits), id2label
+
+
+def test_the_cards_peft_snippet_reproduces_distiloras_logits_and_label_names_in_a_fresh_process(lora_run):
+    logits, id2label = run_card_snippet(lora_run, "good great app")
+    np.testing.assert_allclose(logits, Classifier.load(lora_run).predict_logits(["good great app"]), atol=1e-5)
     assert list(id2label.values()) == RunFolder(lora_run).info().labels
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_the_peft_snippet_holds_for_three_classes_and_for_multi_label(tmp_path, task):
+    run = train(build_config(tiny_raw(tmp_path, task=task, epochs=1)))
+    logits, id2label = run_card_snippet(run, "good awful app")
+    np.testing.assert_allclose(logits, Classifier.load(run).predict_logits(["good awful app"]), atol=1e-5)
+    assert list(id2label.values()) == RunFolder(run).info().labels and len(id2label) in (2, 3)
+
 
 def test_merged_export_carries_the_decision_rule_and_the_card(tmp_path, lora_run):
     import json
