@@ -57,6 +57,7 @@ def test_lora_run_folder_is_complete_and_reloads_with_its_trained_head(tmp_path)
     info = folder.info()
     assert info.task == "binary" and info.labels == ["negative", "positive"] and info.method == "lora"
     assert 0 < info.trainable_params < info.total_params and info.thresholds and len(info.thresholds) == 1
+    assert 50 < info.peak_rss_mb < 20_000  # MiB: the process's own peak, torch and the tiny model included
     assert yaml.safe_load(folder.config_yaml.read_text())["peft"]["r"] == 4
     history = folder.history()
     assert [h["step"] for h in history] == sorted(h["step"] for h in history) and len(history) == 4

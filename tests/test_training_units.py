@@ -131,3 +131,16 @@ def test_a_multilabel_head_starts_at_the_label_priors_in_peft_copies_too():
     for name, param in model.named_parameters():
         if name.endswith("classifier.modules_to_save.default.bias"):
             assert torch.allclose(param, torch.tensor(prior_logits(labels), dtype=torch.float32))
+
+
+def test_peak_memory_is_measured_per_stage():
+    from distilora.memory import peak_rss_mb, reset_peak_rss
+
+    reset_peak_rss()
+    before = peak_rss_mb()
+    block = np.ones(50 * 2**20 // 8)  # 50 MiB, touched
+    during = peak_rss_mb()
+    del block
+    reset_peak_rss()
+    after = peak_rss_mb()
+    assert during >= before + 45 and after < during - 40  # the reset starts a new high-water mark

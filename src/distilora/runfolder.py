@@ -72,6 +72,7 @@ class RunInfo(BaseModel):
     total_params: int | None = None
     train_seconds: float | None = None
     train_samples_per_second: float | None = None
+    peak_rss_mb: float | None = None  # the training process's peak resident memory (rank 0), training + evaluation
     best_step: int | None = None
     best_metric: dict[str, float] | None = None
     created: str | None = None

@@ -8,7 +8,7 @@ from distilora.runfolder import RunFolder, atomic_write_file, atomic_write_text,
 
 METRICS = ("accuracy", "subset_accuracy", "f1", "macro_f1", "micro_f1", "roc_auc", "pr_auc")
 COLUMNS = ("run", "method", "backbone", "student_layers", "trainable_params", "total_params", "train_seconds",
-           "train_samples_per_second", "split", "n", *METRICS)
+           "train_samples_per_second", "peak_rss_mb", "split", "n", *METRICS)
 
 
 def compare_runs(run_dirs: list[str | Path], split: str = "test") -> list[dict[str, Any]]:
@@ -23,7 +23,7 @@ def compare_runs(run_dirs: list[str | Path], split: str = "test") -> list[dict[s
                      "student_layers": "" if info.student_layers is None else len(info.student_layers),
                      "trainable_params": info.trainable_params, "total_params": info.total_params,
                      "train_seconds": info.train_seconds, "train_samples_per_second": info.train_samples_per_second,
-                     "split": used, "n": metrics.get("n"), **{m: metrics.get(m) for m in METRICS}})
+                     "peak_rss_mb": info.peak_rss_mb, "split": used, "n": metrics.get("n"), **{m: metrics.get(m) for m in METRICS}})
     return rows
 
 

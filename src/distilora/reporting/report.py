@@ -113,6 +113,7 @@ def overview(ev: Evidence) -> Section:
             ("trainable / total parameters", f"{info.trainable_params or 0:,} / {info.total_params or 0:,}"),
             ("training time", _seconds(info.train_seconds)),
             ("training speed", f"{info.train_samples_per_second:,.1f} texts/s" if info.train_samples_per_second else None),
+            ("peak memory", f"{info.peak_rss_mb:,.0f} MiB resident" if info.peak_rss_mb else None),
             ("processes", info.processes if info.processes > 1 else None),
             ("best step (chosen on validation)", info.best_step),
             ("threshold(s) (chosen on validation)", info.thresholds),

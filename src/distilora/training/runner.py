@@ -259,6 +259,9 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     from distilora.training.preflight import check_config, check_run, check_tokenizer
     from distilora.training.tracking import check_trackers, finish_tracking, log_split_metrics, start_tracking
 
+    from distilora.memory import peak_rss_mb, reset_peak_rss
+
+    reset_peak_rss()  # this run's own peak, also when a pipeline trained another model in this process before
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
     partial = partial_path(final)
     accelerator = make_accelerator(config, RunFolder(partial).logs_dir)
@@ -343,7 +346,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
                        student_layers=built.student_layers,
                        trainable_params=built.trainable_params, total_params=built.total_params,
                        train_seconds=round(preparation_seconds + result.train_seconds, 2),
-                       train_samples_per_second=round(result.samples_per_second, 2), best_step=result.best_step,
+                       train_samples_per_second=round(result.samples_per_second, 2), peak_rss_mb=peak_rss_mb(),
+                       best_step=result.best_step,
                        best_metric=result.best_metrics, few_shot=few_shot,
                        validation_held_out=splits.validation_held_out, processes=accelerator.num_processes,
                        created=now_iso())
