@@ -21,6 +21,7 @@ from pydantic import (AfterValidator, BaseModel, Field, StringConstraints, TypeA
                       model_validator)
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from distilora.evaluation.metrics import HEADLINE_METRICS
 from distilora.inference.classifier import Classifier
 from distilora.runfolder import RunFolder
 from distilora.serving.batcher import MicroBatcher
@@ -318,5 +319,6 @@ def _check_upload_texts(adapter: TypeAdapter, filename: str, texts: list[str]) -
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("n", "accuracy", "subset_accuracy", "f1", "precision", "recall", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "ece")
+    """The figures /v1/model shows per split: the report's headline metrics, plus n, precision and recall."""
+    keys = ("n", *HEADLINE_METRICS, "precision", "recall")
     return {k: metrics[k] for k in keys if metrics.get(k) is not None}
