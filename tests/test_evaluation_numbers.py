@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from distilora.config import EvalConfig
-from distilora.evaluation.analysis import accuracy_by_length, confident_mistakes, confused_pairs
+from distilora.evaluation.analysis import accuracy_by_length, confident_mistakes, confused_pairs, mistakes_table
 from distilora.evaluation.calibration import fit_temperature, reliability_bins
 from distilora.evaluation.decision import fit_decision
 from distilora.evaluation.metrics import (classification_report_text, decide, evaluate_logits,
@@ -154,8 +154,10 @@ def test_error_analysis_helpers():
     labels = np.array([0, 1, 1, 0])
     probs = np.array([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
     preds = probs.argmax(1)
-    mistakes = confident_mistakes(texts, labels, probs, preds, ["neg", "pos"])
-    assert [m["text"] for m in mistakes] == ["a b c d e f g h i j", "a b"]
+    table = mistakes_table(texts, labels, probs, preds, ["neg", "pos"])
+    assert [m["row"] for m in table] == [2, 1] and table[0]["p_true"] == 0.1
+    mistakes = confident_mistakes(table)
+    assert [m["text"] for m in mistakes] == ["a b c d e f g h i j", "a b"] and mistakes[0]["confidence"] == 0.9
     pairs = confused_pairs([[5, 2], [1, 3]], ["neg", "pos"])
     assert pairs[0] == {"true": "neg", "predicted": "pos", "count": 2, "share of true class": 2 / 7}
     buckets = accuracy_by_length(texts, labels, preds, edges=(0, 3, 8))

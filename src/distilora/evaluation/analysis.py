@@ -6,16 +6,6 @@ import numpy as np
 LENGTH_EDGES = (0, 8, 16, 32, 64, 128, 256, 512)
 
 
-def confident_mistakes(texts: list[str], labels: np.ndarray, probs: np.ndarray, preds: np.ndarray,
-                       label_names: list[str], k: int = 20) -> list[dict]:
-    """The k wrong predictions the model was surest about (single-label), most confident first."""
-    wrong = np.flatnonzero(preds != labels)
-    confidence = probs[wrong, preds[wrong]]
-    order = wrong[np.argsort(-confidence, kind="stable")][:k]
-    return [{"text": texts[i], "true": label_names[int(labels[i])], "predicted": label_names[int(preds[i])],
-             "confidence": float(probs[i, preds[i]])} for i in order]
-
-
 def mistakes_table(texts: list[str], labels: np.ndarray, probs: np.ndarray, preds: np.ndarray,
                    label_names: list[str]) -> list[dict]:
     """Every wrong prediction (single-label), the least probability given to the true class first: the rows to
@@ -25,6 +15,13 @@ def mistakes_table(texts: list[str], labels: np.ndarray, probs: np.ndarray, pred
     return [{"row": int(i) + 1, "true": label_names[int(labels[i])], "predicted": label_names[int(preds[i])],
              "p_true": round(float(probs[i, labels[i]]), 6), "p_predicted": round(float(probs[i, preds[i]]), 6),
              "text": texts[i]} for i in order]
+
+
+def confident_mistakes(table: list[dict], k: int = 20) -> list[dict]:
+    """The k rows of mistakes_table the model was surest about (highest probability of its wrong answer)."""
+    ranked = sorted(table, key=lambda row: -row["p_predicted"])[:k]
+    return [{"confidence": row["p_predicted"], "true": row["true"], "predicted": row["predicted"], "text": row["text"]}
+            for row in ranked]
 
 
 def confused_pairs(confusion: list[list[int]], label_names: list[str], k: int = 10) -> list[dict]:

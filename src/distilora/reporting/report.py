@@ -219,7 +219,7 @@ def errors(ev: Evidence) -> Section:
     table = mistakes_table(ev.texts, ev.labels.astype(int), ev.probs, ev.preds, ev.names)
     csv_path = ev.folder.errors_csv(ev.split)
     write_csv_atomic(csv_path, table, ["row", "true", "predicted", "p_true", "p_predicted", "text"])
-    mistakes = confident_mistakes(ev.texts, ev.labels.astype(int), ev.probs, ev.preds, ev.names)
+    mistakes = confident_mistakes(table)
     pairs = confused_pairs(ev.metrics["confusion_matrix"], ev.names)
     pair_columns, mistake_columns = ["true", "predicted", "count", "share of true class"], ["confidence", "true", "predicted", "text"]
     body = (f'<p class="note">All {len(table):,} mistakes of this split, with the probability given to the true class, '
