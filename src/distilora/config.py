@@ -90,7 +90,7 @@ class TrainConfig(_Section):
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout.")
     threads: int | None = Field(None, gt=0, description="CPU threads for torch; empty = torch's default.")
     report_to: list[Tracker] = Field(default_factory=list, description="Experiment trackers (Accelerate's): tensorboard (event files in RUN/logs/), mlflow (MLFLOW_TRACKING_URI, else MLflow's default store), wandb, comet_ml, aim, clearml, dvclive, swanlab, trackio; they log the config, losses, learning rate, throughput and metrics. Empty = none.")
-    few_shot: Union[Literal["auto"], bool] = Field(False, description="Tiny-data recipe: the head starts from logistic regression on the frozen encoder's features, and training runs at least train.few_shot_epochs; auto = on when train has at most 64 texts per class. Off by default: it has not yet beaten plain training on SST-2 (BENCHMARKS.md).")
+    few_shot: Union[Literal["auto"], bool] = Field(False, description="Tiny-data recipe (8-64 texts per class): mean pooling and full tuning (where model.pooling / model.method are left unset), SetFit-style contrastive pairs (single-label), the head warm-started by logistic regression, then at least train.few_shot_epochs; auto = on when train has at most 64 texts per class. Off by default, so a run uses the method it names; turn it on for tiny data (BENCHMARKS.md, few-shot).")
     few_shot_epochs: float = Field(20, gt=0, description="Fewest epochs of the few-shot recipe (tiny sets need many passes).")
 
 
