@@ -97,11 +97,13 @@ def _after_training(run_dir: Path, merge: bool = False) -> None:
 
     if os.environ.get("RANK", "0") != "0":
         return
+    from distilora.runfolder import RunFolder
+
     if merge:
         from distilora.inference.export import export_run
 
         export_run(run_dir, "merged")
-    _print_metrics(run_dir, "test" if (run_dir / "metrics" / "test.json").is_file() else "validation")
+    _print_metrics(run_dir, "test" if RunFolder(run_dir).metrics("test") else "validation")
     typer.echo(f"\nrun folder: {run_dir}")
 
 
@@ -150,7 +152,7 @@ def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
                              "file: data.label_encoding=index data.delimiter=';' data.quoting=none ...")] = None) -> None:
     """Evaluate a run on a labelled file: classification report, confusion matrix, ROC/PR AUC; saved in the run."""
     from distilora.runfolder import eval_name
-    from distilora.training.runner import evaluate_run
+    from distilora.inference.evaluate_file import evaluate_run
 
     mapping = [*([f"data.text_column={text_column}"] if text_column else []),
                *([f"data.label_column={label_column[0] if len(label_column) == 1 else label_column}"]

@@ -23,7 +23,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, private: bool = False, revisi
 
     folder = RunFolder(run_dir)
     info = folder.info()  # an unfinished or damaged run fails here, before any network call
-    if not (folder.path / "README.md").is_file():
+    if not folder.card_md.is_file():
         raise DistiloraError(f"{folder.path}: no model card (README.md); write it with `distilora report "
                              f"{folder.path}`, then push")
     api = HfApi(token=token)

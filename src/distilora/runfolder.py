@@ -93,6 +93,7 @@ class RunFolder:
     metrics_dir = property(lambda self: self.path / "metrics")
     predictions_dir = property(lambda self: self.path / "predictions")
     history_jsonl = property(lambda self: self.path / "history.jsonl")
+    card_md = property(lambda self: self.path / "README.md")
     data_summary_json = property(lambda self: self.path / "data_summary.json")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
     logs_dir = property(lambda self: self.path / "logs")
@@ -136,6 +137,9 @@ class RunFolder:
         path = self.metrics_dir / f"{split}.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
+    def write_metrics(self, split: str, metrics: dict[str, Any]) -> None:
+        write_json_atomic(self.metrics_dir / f"{split}.json", metrics)
+
     def history(self) -> list[dict[str, Any]]:
         if not self.history_jsonl.is_file():
             return []
@@ -146,6 +150,19 @@ class RunFolder:
         if not path.is_file():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+    def write_predictions(self, split: str, rows: Any, texts: list[str], pairs: list[str] | None, labels: Any,
+                          logits: Any) -> None:
+        """predictions/<split>.jsonl: the row in its file, the text (and its pair), the gold label (None when
+        unlabelled; a 0/1 list for multi-label) and the logits, rounded to 6 decimals."""
+        out = []
+        for i, text in enumerate(texts):
+            label = None if labels is None else labels[i].tolist()
+            pair = {} if pairs is None else {"text_pair": pairs[i]}
+            out.append({"row": int(rows[i]), "text": text, **pair,
+                        "label": [int(x) for x in label] if isinstance(label, list) else label,
+                        "logits": [round(float(x), 6) for x in logits[i]]})
+        write_jsonl_atomic(self.predictions_dir / f"{split}.jsonl", out)
 
 
 class ShipFolder:

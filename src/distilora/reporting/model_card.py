@@ -50,7 +50,7 @@ def write_model_cards(run_dir: str | Path) -> list[Path]:
     """RUN/README.md, and the same card in RUN/model/ (replacing PEFT's blank template) and RUN/merged/."""
     folder = RunFolder(run_dir)
     card = model_card(folder.path)
-    targets = [folder.path / "README.md", folder.model_dir / "README.md"]
+    targets = [folder.card_md, folder.model_dir / "README.md"]
     for path in targets:
         atomic_write_text(path, card)
     if folder.merged_dir.is_dir():

@@ -15,8 +15,8 @@ import numpy as np
 from distilora.config import RunConfig
 from distilora.data.dataset import TextSplit
 from distilora.errors import ConfigError, RunFolderError
-from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, eval_name, foreign_contents, is_run_folder,
-                                 now_iso, partial_path, replace_dir_atomic, write_json_atomic, write_jsonl_atomic)
+from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, foreign_contents, is_run_folder, now_iso,
+                                 partial_path, replace_dir_atomic, write_json_atomic)
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -106,7 +106,7 @@ def finished_run(config: RunConfig, redo_hint: str) -> bool:
 def _check_folder(config: RunConfig, final: Path, partial: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber a finished or unfinished run unless told to, and any folder that is not a run ever; runs
     before anything is written."""
-    ours = partial.is_dir() and (partial / "config.yaml").is_file()
+    ours = partial.is_dir() and RunFolder(partial).config_yaml.is_file()
     for folder, found in ((final, foreign_contents(final)), (partial, [] if ours else foreign_contents(partial))):
         if found:
             raise RunFolderError(f"{folder}: exists and is not a distilora run (it holds {', '.join(found)}); nothing "
@@ -200,18 +200,6 @@ def _encode(tokenizer: Any, split: TextSplit | None, max_length: int):
     return None if split is None else encode(tokenizer, split.texts, split.pairs, max_length)
 
 
-def _prediction_rows(split: TextSplit, logits: np.ndarray) -> list[dict[str, Any]]:
-    rows = []
-    for i, text in enumerate(split.texts):
-        label = None if split.labels is None else split.labels[i].tolist()
-        if isinstance(label, list):
-            label = [int(x) for x in label]
-        pair = {} if split.pairs is None else {"text_pair": split.pairs[i]}
-        rows.append({"row": int(split.rows[i]), "text": text, **pair, "label": label,
-                     "logits": [round(float(x), 6) for x in logits[i]]})
-    return rows
-
-
 def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path) -> None:
     from transformers import AutoTokenizer
 
@@ -247,19 +235,13 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     import torch
 
     from distilora.data.loading import load_splits
-    from distilora.data.summary import summarize_splits
     from distilora.data.tokenize import load_fast_tokenizer, pad_token_id
-    from distilora.evaluation.decision import fit_decision
-    from distilora.evaluation.metrics import evaluate_logits
-    from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
-    from distilora.training.losses import class_weights
-    from distilora.training.loop import TrainSet, fit, make_train_module, predict_logits
-    from distilora.training.few_shot import few_shot_applies, prepare_few_shot, training_settings
-    from distilora.training.head_init import start_head_at_priors
-    from distilora.training.preflight import check_config, check_run, check_tokenizer
-    from distilora.training.tracking import check_trackers, finish_tracking, log_split_metrics, start_tracking
-
     from distilora.memory import peak_rss_mb, reset_peak_rss
+    from distilora.training.few_shot import few_shot_applies, training_settings
+    from distilora.training.loop import TrainSet, fit
+    from distilora.training.losses import class_weights
+    from distilora.training.preflight import check_config, check_run, check_tokenizer
+    from distilora.training.tracking import check_trackers, start_tracking
 
     reset_peak_rss()  # this run's own peak, also when a pipeline trained another model in this process before
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
@@ -285,7 +267,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         if partial.exists() and not resume:
             shutil.rmtree(partial)
         partial.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(partial / "config.yaml", config.to_yaml())
+        atomic_write_text(RunFolder(partial).config_yaml, config.to_yaml())
     accelerator.wait_for_everyone()
     start_tracking(accelerator, config)
     if main:
@@ -300,21 +282,11 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
                (("train", splits.train), ("validation", splits.validation), ("test", splits.test))}
 
     train_set = _training_set(config, splits, encoded["train"], tokenizer)
-    aux_head = None
-    if splits.aux_names:
-        from distilora.modeling.aux_head import AuxHead
-
-        aux_head = AuxHead(built.model.config.hidden_size, splits.aux_names)
-    module = make_train_module(built.model, aux_head)
     weights = class_weights(config.train.class_weights, splits.train.labels, space.num_labels, space.is_multilabel)
-    if space.is_multilabel and not resume:
-        start_head_at_priors(module, splits.train.labels)
-    preparation_seconds = 0.0
-    if few_shot:
-        started = time.perf_counter()
-        prepare_few_shot(module, encoded["train"], splits.train.labels, pad_id, config.eval.batch_size,
-                         config.train.seed, show_progress=main)
-        preparation_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    module = _training_module(built, splits, encoded["train"], pad_id, config, few_shot=few_shot, resume=resume,
+                              show_progress=main)
+    preparation_seconds = time.perf_counter() - started
     if main and (few_shot or not splits.validation_held_out):
         accelerator.print(_recipe_note(settings, splits, few_shot))
 
@@ -324,20 +296,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
                  work_dir=partial, accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
 
     if main:
-        best = partial / "checkpoints" / BEST_WEIGHTS
-        if best.is_file():
-            load_trainable_state(module, best)
-        logits = {name: predict_logits(module, enc, config.eval.batch_size, pad_id, progress=f"evaluate {name}")
-                  for name, enc in encoded.items() if enc is not None and name != "train"}
-        temperature, thresholds, calibration = fit_decision(space.task, logits["validation"], splits.validation.labels,
-                                                            settings.eval)
-        for name, split_logits in logits.items():
-            split = getattr(splits, name)
-            metrics = evaluate_logits(space.task, split_logits, split.labels, list(space.names), temperature, thresholds)
-            write_json_atomic(partial / "metrics" / f"{name}.json", metrics)
-            log_split_metrics(accelerator, name, metrics, result.steps)
-            write_jsonl_atomic(partial / "predictions" / f"{name}.jsonl", _prediction_rows(split, split_logits))
-        write_json_atomic(partial / "data_summary.json", summarize_splits(splits))
+        temperature, thresholds, calibration = _evaluate_splits(RunFolder(partial), module, splits, encoded, settings,
+                                                                pad_id, accelerator, result.steps)
         _save_model(built, module, settings, partial)
         info = RunInfo(task=space.task, labels=list(space.names), method=settings.model.method,
                        backbone=config.model.backbone,
@@ -352,18 +312,76 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
                        validation_held_out=splits.validation_held_out, processes=accelerator.num_processes,
                        created=now_iso())
         RunFolder(partial).write_info(info)
-        if config.eval.report:
-            from distilora.reporting.report import write_report
-
-            write_report(partial)
-        from distilora.reporting.model_card import write_model_cards
-
-        write_model_cards(partial)
-        shutil.rmtree(partial / "checkpoints", ignore_errors=True)
-        finish_tracking(accelerator)  # trackers flush and close their files before the folder is renamed
-        replace_dir_atomic(partial, final)
+        _complete(RunFolder(partial), final, config, accelerator)
     accelerator.wait_for_everyone()
     return final
+
+
+def _training_module(built: "BuiltModel", splits: "DataSplits", encoded_train: Any, pad_id: int, config: RunConfig,
+                     *, few_shot: bool, resume: bool, show_progress: bool) -> Any:
+    """The classifier (plus any auxiliary score head) as one training module, its head started where the task
+    needs it: multi-label heads at the label priors, few-shot heads by the recipe's contrastive pairs and warm start."""
+    from distilora.training.few_shot import prepare_few_shot
+    from distilora.training.head_init import start_head_at_priors
+    from distilora.training.loop import make_train_module
+
+    aux_head = None
+    if splits.aux_names:
+        from distilora.modeling.aux_head import AuxHead
+
+        aux_head = AuxHead(built.model.config.hidden_size, splits.aux_names)
+    module = make_train_module(built.model, aux_head)
+    if splits.label_space.is_multilabel and not resume:
+        start_head_at_priors(module, splits.train.labels)
+    if few_shot:
+        prepare_few_shot(module, encoded_train, splits.train.labels, pad_id, config.eval.batch_size, config.train.seed,
+                         show_progress=show_progress)
+    return module
+
+
+def _evaluate_splits(folder: RunFolder, module: Any, splits: "DataSplits", encoded: dict[str, Any],
+                     settings: RunConfig, pad_id: int, accelerator: "Accelerator",
+                     steps: int) -> tuple[float, list[float] | None, dict[str, Any] | None]:
+    """With the kept weights: the decision rule fitted on validation, then metrics and predictions of every split
+    and the data summary written into the folder. Returns (temperature, thresholds, calibration note)."""
+    from distilora.data.summary import summarize_splits
+    from distilora.evaluation.decision import fit_decision
+    from distilora.evaluation.metrics import evaluate_logits
+    from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
+    from distilora.training.loop import predict_logits
+    from distilora.training.tracking import log_split_metrics
+
+    space = splits.label_space
+    best = folder.checkpoints_dir / BEST_WEIGHTS
+    if best.is_file():
+        load_trainable_state(module, best)
+    logits = {name: predict_logits(module, enc, settings.eval.batch_size, pad_id, progress=f"evaluate {name}")
+              for name, enc in encoded.items() if enc is not None and name != "train"}
+    temperature, thresholds, calibration = fit_decision(space.task, logits["validation"], splits.validation.labels,
+                                                        settings.eval)
+    for name, split_logits in logits.items():
+        split = getattr(splits, name)
+        metrics = evaluate_logits(space.task, split_logits, split.labels, list(space.names), temperature, thresholds)
+        folder.write_metrics(name, metrics)
+        log_split_metrics(accelerator, name, metrics, steps)
+        folder.write_predictions(name, split.rows, split.texts, split.pairs, split.labels, split_logits)
+    write_json_atomic(folder.data_summary_json, summarize_splits(splits))
+    return temperature, thresholds, calibration
+
+
+def _complete(folder: RunFolder, final: Path, config: RunConfig, accelerator: "Accelerator") -> None:
+    """Report and model cards, checkpoints dropped, trackers closed, then the one rename that makes the run exist."""
+    from distilora.reporting.model_card import write_model_cards
+    from distilora.training.tracking import finish_tracking
+
+    if config.eval.report:
+        from distilora.reporting.report import write_report
+
+        write_report(folder.path)
+    write_model_cards(folder.path)
+    shutil.rmtree(folder.checkpoints_dir, ignore_errors=True)
+    finish_tracking(accelerator)  # trackers flush and close their files before the folder is renamed
+    replace_dir_atomic(folder.path, final)
 
 
 def _recipe_note(settings: RunConfig, splits: "DataSplits", few_shot: bool) -> str:
@@ -376,33 +394,3 @@ def _recipe_note(settings: RunConfig, splits: "DataSplits", few_shot: bool) -> s
         parts.append("nothing held out (data.validation_fraction 0): the lowest-training-loss step is kept, with "
                      "0.5 / argmax decisions and no temperature")
     return "; ".join(parts)
-
-
-def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64,
-                 data_overrides: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Metrics of a finished run on another labelled file, saved in the run as metrics/eval-<file stem>.json, apart
-    from the run's own splits. The file is read with the training column mapping, changed by data_overrides
-    ('data.text_column=body', 'data.label_column=toxic'): a held-out file need not be rewritten to match."""
-    from distilora.config import build_config, load_config
-    from distilora.data.loading import load_eval_split
-    from distilora.data.labels import LabelSpace
-    from distilora.evaluation.metrics import evaluate_logits
-    from distilora.inference.classifier import Classifier
-
-    folder = RunFolder(run_dir)
-    info = folder.info()
-    config = load_config(folder.config_yaml)
-    outside = [o for o in data_overrides or [] if not o.strip().startswith("data.")]
-    if outside:
-        raise ConfigError(f"--set {outside[0]}: eval only maps the file's columns; use data.* fields")
-    data = build_config(config.model_dump(mode="json"), data_overrides, source="the run's config.yaml").data
-    name = eval_name(data_file)
-    split = load_eval_split(data, data_file, LabelSpace(tuple(info.labels), info.task), name=name)
-    logits = Classifier.load(folder.path).predict_logits(split.texts, split.pairs, batch_size=batch_size,
-                                                         progress=f"evaluate {name}" if progress else None)
-    metrics = evaluate_logits(info.task, logits, split.labels, info.labels, info.temperature, info.thresholds)
-    write_json_atomic(folder.metrics_dir / f"{name}.json", metrics)
-    write_jsonl_atomic(folder.predictions_dir / f"{name}.jsonl", _prediction_rows(split, logits))
-    return metrics
-
-
