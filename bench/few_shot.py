@@ -47,17 +47,17 @@ def load_task(task: str) -> tuple["object", "object"]:
     return train[["text", "label"]], test[["text", "label"]].reset_index(drop=True)
 
 
-def distilora_side(task: str, shots: int, seed: int, sample, test, extra: list[str]) -> dict:
+def distilora_side(work: Path, task: str, shots: int, seed: int, sample, test, extra: list[str]) -> dict:
     from distilora.config import build_config
     from distilora.runfolder import RunFolder
     from distilora.training.runner import train
 
-    folder = WORK / task / f"{shots}-{seed}"
+    folder = work / task / f"{shots}-{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     sample.to_csv(folder / "train.csv", index=False)
-    test.to_csv(WORK / task / "test.csv", index=False)
+    test.to_csv(folder / "test.csv", index=False)  # per run: two benchmark processes never share a test file
     cfg = build_config({"name": f"fewshot-{task}-{shots}-{seed}", "output_dir": str(folder / "run"),
-                        "data": {"train": str(folder / "train.csv"), "test": str(WORK / task / "test.csv"),
+                        "data": {"train": str(folder / "train.csv"), "test": str(folder / "test.csv"),
                                  "validation_fraction": 0, "max_length": 128},
                         "train": {"seed": seed}, "eval": {"report": False}}, extra)
     start = time.perf_counter()
@@ -67,7 +67,7 @@ def distilora_side(task: str, shots: int, seed: int, sample, test, extra: list[s
             "wall_seconds": wall}
 
 
-def setfit_side(shots: int, seed: int, sample, test) -> dict:
+def setfit_side(work: Path, shots: int, seed: int, sample, test) -> dict:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
@@ -76,7 +76,7 @@ def setfit_side(shots: int, seed: int, sample, test) -> dict:
     start = time.perf_counter()
     model = SetFitModel.from_pretrained(resolve_backbone("minilm"))
     # checkpoints out of the current folder, and no tracker (MLflow would otherwise write ./mlflow.db)
-    arguments = TrainingArguments(seed=seed, output_dir=str(WORK / "setfit-checkpoints"), report_to="none")
+    arguments = TrainingArguments(seed=seed, output_dir=str(work / "setfit-checkpoints"), report_to="none")
     trainer = Trainer(model=model, args=arguments,
                       train_dataset=Dataset.from_pandas(sample.reset_index(drop=True)))
     trainer.train()
@@ -100,6 +100,7 @@ def main() -> None:
                         help="score on 500 training texts per class held out of the pool instead of the test set: "
                              "for choosing a recipe without looking at the test set")
     args = parser.parse_args()
+    name = args.name or "few_shot_" + "_".join(args.tasks)
     rows = []
     for task in args.tasks:
         train, test = load_task(task)
@@ -112,8 +113,8 @@ def main() -> None:
                 sample = train.groupby("label").sample(n=shots, random_state=seed)
                 for side in args.sides:
                     recipe = [f"train.few_shot={'false' if side == 'distilora-plain' else 'true'}"]
-                    result = (setfit_side(shots, seed, sample, test) if side == "setfit" else
-                              distilora_side(task, shots, seed, sample, test, [*args.overrides, *recipe]))
+                    result = (setfit_side(WORK / name, shots, seed, sample, test) if side == "setfit" else
+                              distilora_side(WORK / name, task, shots, seed, sample, test, [*args.overrides, *recipe]))
                     rows.append({"task": task, "shots": shots, "seed": seed, "side": side, **result})
                     print_table(rows[-1:], list(rows[-1]))
     summary = []
@@ -126,7 +127,6 @@ def main() -> None:
     print()
     print_table(summary, list(summary[0]))
     command = "python bench/few_shot.py " + " ".join(sys.argv[1:])
-    name = args.name or "few_shot_" + "_".join(args.tasks)
     print(f"wrote {write_results(name, {'command': command, 'runs': rows, 'summary': summary})}")
 
 
