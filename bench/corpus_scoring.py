@@ -7,7 +7,7 @@ memory over the scoring process and all its children (Ray's raylet, workers and 
 0.2 s. The scaling to a cluster is a projection (texts/s per actor core x cores), not a measurement.
 
     python bench/corpus_scoring.py RUN --backend onnx-int8 --rows 100000 --shards 8
-    python bench/corpus_scoring.py RUN --texts sst2 --rows 1000000 --ray-rows 100000 --small-rows 20000 \
+    python bench/corpus_scoring.py RUN --texts sst2 --rows 1000000 --ray-rows 0 --small-rows 20000 \
         --name corpus_scoring_1m
 """
 from __future__ import annotations
@@ -83,12 +83,12 @@ def main() -> None:
     parser.add_argument("--backend", default="onnx-int8")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--shards", type=int, default=8)
-    parser.add_argument("--ray-rows", type=int, help="rows for the Ray runs (default: --rows)")
+    parser.add_argument("--ray-rows", type=int, help="rows for the Ray runs (default: --rows; 0 = no Ray runs)")
     parser.add_argument("--small-rows", type=int, default=5_000, help="a smaller single-process run: memory must not grow")
     parser.add_argument("--texts", choices=("agnews", "sst2"), default="agnews")
     parser.add_argument("--name", default="corpus_scoring", help="results file name under bench/results")
     args = parser.parse_args()
-    ray_rows = args.ray_rows or args.rows
+    ray_rows = args.rows if args.ray_rows is None else args.ray_rows
     texts, source = corpus_texts(args.texts)
     cli = [sys.executable, "-m", "distilora.cli", "predict", str(args.run), "--backend", args.backend]
     rows = []
@@ -105,7 +105,7 @@ def main() -> None:
                                                                "--output", str(work / "small-out.parquet")]),
                 ("single process, streamed", args.rows, [*cli, "--input", str(work / "all.parquet"),
                                                          "--output", str(work / "all-out.parquet")])]
-        for actors, threads in ((1, 2), (2, 1)):
+        for actors, threads in ((1, 2), (2, 1)) if ray_rows else ():
             runs.append((f"Ray local, {actors} actor(s) x {threads} thread(s)", ray_rows,
                          [*cli, "--input", str(work / "shards" / "*.parquet"), "--output", str(work / f"ray-{actors}"),
                           "--ray", "local", "--actors", str(actors), "--threads", str(threads)]))
@@ -114,13 +114,16 @@ def main() -> None:
             result = timed(argv)
             rows.append({"mode": name, "texts": n, **result, "texts_per_s": round(n / result["seconds"], 1)})
             print_table(rows[-1:], ["mode", "texts", "seconds", "texts_per_s", "peak_rss_mb"])
-        scored = pd.read_parquet(work / "ray-2")
-        assert len(scored) == ray_rows and sorted(scored["doc_id"]) == list(range(ray_rows)), "ids lost"
+        single = pd.read_parquet(work / "all-out.parquet", columns=["doc_id"])["doc_id"]
+        assert single.tolist() == list(range(args.rows)), "the streamed output lost or reordered rows"
+        if ray_rows:
+            scored = pd.read_parquet(work / "ray-2")
+            assert len(scored) == ray_rows and sorted(scored["doc_id"]) == list(range(ray_rows)), "ids lost"
         shutil.rmtree(work / "shards")
     print()
     print_table(rows, ["mode", "texts", "seconds", "texts_per_s", "peak_rss_mb"])
-    best_ray = max((r for r in rows if r["mode"].startswith("Ray")), key=lambda r: r["texts_per_s"])
-    per_core = best_ray["texts_per_s"] / (psutil.cpu_count() or 1)
+    best = max(rows, key=lambda r: r["texts_per_s"])
+    per_core = best["texts_per_s"] / (psutil.cpu_count() or 1)
     projection = {"texts_per_s_per_core": round(per_core, 1), "cores_for_1m_per_minute": round(1e6 / 60 / per_core)}
     print(f"projection: {per_core:,.0f} texts/s per core -> {projection['cores_for_1m_per_minute']} cores score "
           f"1,000,000 such texts a minute (not measured)")
