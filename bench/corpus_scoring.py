@@ -98,7 +98,7 @@ def main() -> None:
         table.to_parquet(work / "all.parquet", row_group_size=8192)
         table.head(args.small_rows).to_parquet(work / "small.parquet", row_group_size=8192)
         (work / "shards").mkdir()
-        shard_rows = -(-ray_rows // args.shards)
+        shard_rows = max(1, -(-ray_rows // args.shards))
         for k, part in enumerate(range(0, ray_rows, shard_rows)):
             table.iloc[part:part + shard_rows].to_parquet(work / "shards" / f"part-{k:03d}.parquet")
         runs = [("single process, streamed", args.small_rows, [*cli, "--input", str(work / "small.parquet"),
