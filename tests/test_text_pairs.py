@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from runs import run_cli
+from browser import chromium_page, needs_chromium
+from runs import live_server, run_cli
 from tinymodels import NEGATIVE, POSITIVE, write_tiny_backbone, write_tiny_reviews
 
 PAIRS = [("is the app fine", "good great app"), ("was the product ok", "awful broken product"),
@@ -122,3 +123,19 @@ def test_the_onnx_export_checks_pairs(pair_run, tmp_path):
     texts, pairs = [p[0] for p in PAIRS], [p[1] for p in PAIRS]
     assert np.allclose(Classifier.load(run, backend="onnx").predict_logits(texts, pairs),
                        Classifier.load(run).predict_logits(texts, pairs), atol=1e-4)
+
+
+@needs_chromium
+def test_the_web_page_asks_for_the_second_text(pair_run):
+    from distilora.serving.app import create_app
+
+    errors: list[str] = []
+    with live_server(create_app(pair_run)) as url, chromium_page(errors) as page:
+        page.goto(url + "/")
+        page.wait_for_function("document.querySelectorAll('#card tr').length > 0")
+        assert page.is_visible("#pair") and "prompt" in page.inner_text("#file-help")
+        page.fill("#text", PAIRS[0][0])
+        page.fill("#pair", PAIRS[0][1])
+        page.wait_for_function("document.querySelectorAll('#bars .bar').length == 2")
+        assert page.inner_text("#label") in ("negative", "positive") and not page.inner_text("#error")
+    assert not errors, errors

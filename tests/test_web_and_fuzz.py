@@ -2,6 +2,8 @@
 browser (type a text, see the bars; upload a file, see the table; no console error)."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -77,5 +79,12 @@ def test_web_page_in_a_real_browser(run, tmp_path):
         page.click("#upload")
         page.wait_for_function("document.querySelectorAll('#results tr').length == 3")
         assert "bad app" in page.inner_text("#results")
+        assert "text" in page.inner_text("#file-help")  # the run's own column name
+        with page.expect_download() as download:
+            page.click("#download")
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+        assert [r["text"] for r in rows] == ["good app", "bad app"]
+        assert {r["pred_label"] for r in rows} <= {"negative", "positive"}
+        assert abs(float(rows[0]["score_negative"]) + float(rows[0]["score_positive"]) - 1) < 1e-4
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert not errors, errors

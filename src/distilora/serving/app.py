@@ -90,6 +90,7 @@ class ModelCard(BaseModel):
     task: str
     labels: list[str]
     text_pair: bool = Field(description="Trained on text pairs: requests give text_pair / text_pairs too.")
+    text_columns: list[str] = Field(description="The columns a file upload needs (the run's own column names).")
     thresholds: Optional[list[float]]
     temperature: float
     method: str
@@ -241,7 +242,7 @@ def create_app(run_dir: str | Path, *, backend: str = "torch", threads: int | No
     @app.get("/v1/model", response_model=ModelCard)
     def model_card() -> ModelCard:
         metrics = {split: _headline(folder.metrics(split)) for split in ("validation", "test") if folder.metrics(split)}
-        return ModelCard(name=name, task=info.task, labels=info.labels, text_pair=info.text_pair,
+        return ModelCard(name=name, task=info.task, labels=info.labels, text_pair=info.text_pair, text_columns=columns,
                          thresholds=info.thresholds,
                          temperature=info.temperature, method=info.method, backbone=info.backbone,
                          trainable_params=info.trainable_params, total_params=info.total_params, metrics=metrics,
