@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from distilora.distill.teacher import cache_key, teacher_logits
-from distilora.errors import RunFolderError
+from distilora.errors import ConfigError, RunFolderError
 from distilora.runfolder import RunFolder, RunInfo
 from tinymodels import write_tiny_backbone
 
@@ -72,11 +72,16 @@ def test_changed_text_is_computed_again_under_a_new_key(teacher_run, tmp_path, c
 
 
 def test_pairs_are_part_of_the_prediction_and_the_key(teacher_run, tmp_path, counted_predictions):
-    with_pairs = teacher_logits(teacher_run, TEXTS, PAIRS, cache_dir=tmp_path)
-    without = teacher_logits(teacher_run, TEXTS, None, cache_dir=tmp_path)
+    pair_teacher = RunFolder(shutil.copytree(teacher_run, tmp_path / "pair-teacher"))
+    pair_teacher.write_info(pair_teacher.info().model_copy(update={"text_pair": True}))  # as if trained on pairs
+    with_pairs = teacher_logits(pair_teacher.path, TEXTS, PAIRS, cache_dir=tmp_path / "cache")
+    without = teacher_logits(teacher_run, TEXTS, None, cache_dir=tmp_path / "cache")
     assert len(counted_predictions) == 2 and not np.array_equal(with_pairs, without)
+    assert cache_key(pair_teacher.path, TEXTS, PAIRS) != cache_key(pair_teacher.path, TEXTS, [""] * len(TEXTS))
     with pytest.raises(ValueError, match="6 texts but 2 pairs"):
-        teacher_logits(teacher_run, TEXTS, PAIRS[:2], cache_dir=tmp_path)
+        teacher_logits(pair_teacher.path, TEXTS, PAIRS[:2], cache_dir=tmp_path / "cache")
+    with pytest.raises(ConfigError, match="this run classifies single texts"):  # pairs to a single-text teacher
+        teacher_logits(teacher_run, TEXTS, PAIRS, cache_dir=tmp_path / "cache")
 
 
 def test_key_separates_text_boundaries_and_empty_pairs(teacher_run):
