@@ -43,6 +43,14 @@ class CheckSet:
     source: str
 
 
+def stored_texts(info: RunInfo, rows: list[dict[str, Any]]) -> tuple[list[str], list[str] | None] | None:
+    """(texts, pairs) of stored prediction rows, or None when there are none or a pair run's rows lack the second
+    texts (runs from before predictions kept them)."""
+    if not rows or (info.text_pair and "text_pair" not in rows[0]):
+        return None
+    return [r["text"] for r in rows], [r["text_pair"] for r in rows] if info.text_pair else None
+
+
 def check_set(folder: RunFolder, info: RunInfo, check_data: str | None) -> CheckSet:
     """A labelled file when given, else the run's validation predictions, else a few built-in sentences."""
     if check_data is not None:
@@ -53,9 +61,9 @@ def check_set(folder: RunFolder, info: RunInfo, check_data: str | None) -> Check
         split = load_eval_split(load_config(folder.config_yaml).data, check_data, LabelSpace(tuple(info.labels), info.task))
         return CheckSet(split.texts, split.pairs, split.labels, check_data)
     rows = [r for r in folder.predictions("validation") if r.get("label") is not None][:CHECK_LIMIT]
-    if rows and (not info.text_pair or "text_pair" in rows[0]):
-        return CheckSet([r["text"] for r in rows], [r["text_pair"] for r in rows] if info.text_pair else None,
-                        np.asarray([r["label"] for r in rows]), str(folder.predictions_dir / "validation.jsonl"))
+    stored = stored_texts(info, rows)
+    if stored:
+        return CheckSet(*stored, np.asarray([r["label"] for r in rows]), str(folder.predictions_dir / "validation.jsonl"))
     pairs = SAMPLE_TEXTS if info.text_pair else None  # a pair run from before predictions kept the second texts
     return CheckSet(SAMPLE_TEXTS, pairs, None, "built-in sample sentences" + (" (each paired with itself)" if pairs else ""))
 
@@ -170,9 +178,7 @@ def _export_onnx(folder: RunFolder, info: RunInfo, checks: CheckSet, fmt: str, m
         if fmt == "onnx-int8":
             int8 = staging / ONNX_FILES["onnx-int8"]
             rows = folder.predictions("validation")[:CALIBRATION_LIMIT]
-            usable = rows and (not info.text_pair or "text_pair" in rows[0])
-            texts, pairs = ([r["text"] for r in rows], [r["text_pair"] for r in rows] if info.text_pair else None) \
-                if usable else (checks.texts, checks.pairs)
+            texts, pairs = stored_texts(info, rows) or (checks.texts, checks.pairs)
             _quantize_int8(fp32, int8, calibration_batches(reference, texts, pairs))
             reports["onnx-int8"] = _check_onnx(info, checks, reference_logits, int8, staging, "onnx-int8")
             enforce_bounds("onnx-int8", reports["onnx-int8"], max_logit_diff, max_drop)
