@@ -63,9 +63,11 @@ def check_set(folder: RunFolder, info: RunInfo, check_data: str | None) -> Check
     rows = [r for r in folder.predictions("validation") if r.get("label") is not None][:CHECK_LIMIT]
     stored = stored_texts(info, rows)
     if stored:
-        return CheckSet(*stored, np.asarray([r["label"] for r in rows]), str(folder.predictions_dir / "validation.jsonl"))
+        return CheckSet(*stored, np.asarray([r["label"] for r in rows]),
+                        str(folder.predictions_dir / "validation.jsonl"))
     pairs = SAMPLE_TEXTS if info.text_pair else None  # a pair run from before predictions kept the second texts
-    return CheckSet(SAMPLE_TEXTS, pairs, None, "built-in sample sentences" + (" (each paired with itself)" if pairs else ""))
+    return CheckSet(SAMPLE_TEXTS, pairs, None,
+                    "built-in sample sentences" + (" (each paired with itself)" if pairs else ""))
 
 
 def compare(info: RunInfo, checks: CheckSet, reference: np.ndarray, exported: np.ndarray) -> dict[str, Any]:
