@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from distilora.errors import RunFolderError
+from distilora import cpu_bf16
+from distilora.errors import DistiloraWarning, RunFolderError
 from distilora.evaluation.metrics import probabilities
 from distilora.inference.classifier import Classifier
 from distilora.inference.export import export_run
@@ -135,13 +136,17 @@ def test_missing_export_and_unknown_backend_say_what_to_do(tmp_path):
         Classifier.load(tmp_path / "nowhere")
 
 
-def test_the_bf16_engine_keeps_the_decisions_of_fp32(tmp_path):
+def test_the_bf16_engine_keeps_the_decisions_of_fp32(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu_bf16, "native_bf16", lambda: True)  # the bf16 path, whatever this CI machine's CPU
     run = make_tiny_run(tmp_path, method="lora")
     texts = [r["text"] for r in RunFolder(run).predictions("validation")]
     fp32, bf16 = Classifier.load(run), Classifier.load(run, backend="torch-bf16")
     assert bf16.engine.bf16 and not fp32.engine.bf16
     assert np.abs(bf16.predict_logits(texts) - fp32.predict_logits(texts)).max() < 0.05  # bf16: ~3 digits
     assert [p.label for p in bf16.predict(texts)] == [p.label for p in fp32.predict(texts)]
+    monkeypatch.setattr(cpu_bf16, "native_bf16", lambda: False)
+    with pytest.warns(DistiloraWarning, match="backend torch-bf16: this CPU has no native bf16"):
+        assert not Classifier.load(run, backend="torch-bf16").engine.bf16
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])

@@ -17,7 +17,9 @@ import torch
 import yaml
 from safetensors import safe_open
 
+from distilora import cpu_bf16
 from distilora.config import build_config
+from distilora.errors import DistiloraWarning
 from distilora.modeling.loading import load_run_model
 from distilora.runfolder import RunFolder
 from distilora.training.checkpoint import latest_checkpoint
@@ -112,7 +114,8 @@ def _cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProce
                           text=True, timeout=timeout)
 
 
-def test_bf16_on_cpu_autocasts_the_steps_and_saves_fp32_weights(tmp_path):
+def test_bf16_on_cpu_autocasts_the_steps_and_saves_fp32_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu_bf16, "native_bf16", lambda: True)  # the bf16 path, whatever this CI machine's CPU
     raw = tiny_raw(tmp_path, method="full", epochs=8, precision="bf16")
     with make_accelerator(build_config(raw)).autocast():
         assert torch.nn.Linear(4, 4)(torch.ones(1, 4)).dtype == torch.bfloat16
@@ -120,6 +123,14 @@ def test_bf16_on_cpu_autocasts_the_steps_and_saves_fp32_weights(tmp_path):
     with safe_open(run / "model" / "model.safetensors", "pt") as weights:
         assert {weights.get_tensor(key).dtype for key in weights.keys()} == {torch.float32}
     assert RunFolder(run).metrics("test")["accuracy"] >= 0.9  # lower precision steps still learn
+    assert RunFolder(run).info().precision == "bf16"
+
+
+def test_bf16_on_a_cpu_without_it_warns_and_trains_in_fp32(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu_bf16, "native_bf16", lambda: False)
+    with pytest.warns(DistiloraWarning, match="train.precision: bf16: this CPU has no native bf16.*using fp32"):
+        accelerator = make_accelerator(build_config(tiny_raw(tmp_path, precision="bf16")))
+    assert accelerator.mixed_precision == "no"
 
 
 @pytest.mark.parametrize("task", ["multiclass", "multilabel"])

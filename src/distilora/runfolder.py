@@ -67,6 +67,7 @@ class RunInfo(BaseModel):
     student_layers: list[int] | None = None
     few_shot: bool = False  # trained with the tiny-data recipe (training/few_shot.py)
     validation_held_out: bool = True  # False: nothing was held out, the validation split is the training split
+    precision: str | None = None  # what the steps ran in (Accelerate's mixed_precision: no, bf16, fp16)
     processes: int = 1  # data-parallel processes that trained it (torchrun / accelerate launch, over one or more machines)
     trainable_params: int | None = None
     total_params: int | None = None

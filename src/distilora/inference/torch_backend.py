@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from distilora.cpu_bf16 import bf16_or_fp32
+
 if TYPE_CHECKING:
     import torch
 
@@ -33,7 +35,7 @@ class TorchEngine:
             torch.set_num_threads(threads)
         self.model = model.eval()
         self.inputs = model_inputs(model)
-        self.bf16 = bf16
+        self.bf16 = bf16 and bf16_or_fp32("backend torch-bf16")
 
     @classmethod
     def from_run(cls, run_dir: str | Path, threads: int | None = None, bf16: bool = False) -> "TorchEngine":

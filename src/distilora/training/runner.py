@@ -14,6 +14,7 @@ import numpy as np
 
 from distilora.config import RunConfig
 from distilora.data.dataset import TextSplit
+from distilora.cpu_bf16 import bf16_or_fp32
 from distilora.errors import ConfigError, RunFolderError
 from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, foreign_contents, is_run_folder, now_iso,
                                  partial_path, replace_dir_atomic, write_json_atomic)
@@ -43,6 +44,8 @@ def make_accelerator(cfg: RunConfig, logs_dir: Path | None = None) -> "Accelerat
     elif precision == "fp16" and not torch.cuda.is_available():  # Accelerate would silently train in fp32
         raise ConfigError("train.precision: fp16 needs a CUDA GPU; on a CPU use bf16 (fast on CPUs with AVX512-BF16 "
                           "or AMX) or auto (fp32)")
+    elif precision == "bf16" and not torch.cuda.is_available() and not bf16_or_fp32("train.precision: bf16"):
+        precision = "no"
     # The state is a process-wide singleton that refuses a second precision, so a sweep over train.precision or a
     # notebook training twice would fail; each run starts a fresh one (the distributed PartialState is kept).
     AcceleratorState._reset_state()
@@ -310,6 +313,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
                        best_step=result.best_step,
                        best_metric=result.best_metrics, few_shot=few_shot,
                        validation_held_out=splits.validation_held_out, processes=accelerator.num_processes,
+                       precision=accelerator.mixed_precision,
                        created=now_iso())
         RunFolder(partial).write_info(info)
         _complete(RunFolder(partial), final, config, accelerator)
