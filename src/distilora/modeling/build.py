@@ -164,4 +164,4 @@ def build_model(cfg: RunConfig, label_space: LabelSpace, base: "torch.nn.Module 
     wrapped = wrap_for_method(model, cfg)
     trainable, total = count_parameters(wrapped)
     return BuiltModel(model=wrapped, backbone_path=backbone_path, head_modules=heads, trainable_params=trainable,
-                      total_params=total, own_base=cfg.model.pooling == "mean")
+                      total_params=total, own_base=base is not None or cfg.model.pooling == "mean")

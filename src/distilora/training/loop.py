@@ -187,124 +187,157 @@ def fit(cfg: RunConfig, module: "torch.nn.Module", *, task: str, label_names: li
         val: TrainSet, work_dir: Path, accelerator: "Accelerator", resume: bool, pad_id: int,
         class_weights: np.ndarray | None) -> FitResult:
     """Train ``module`` in place; the best weights (by the validation metric) end in work_dir/checkpoints."""
-    import torch
+    fitting = _Fitting(cfg, task, label_names, train, val, work_dir, accelerator, pad_id)
+    fitting.start(module, resume, class_weights)
+    fitting.run()
+    seconds = fitting.progress["train_seconds"]
+    return FitResult(steps=fitting.progress["step"], best_step=fitting.progress["best_step"],
+                     best_metrics=fitting.progress["best_metrics"], train_seconds=seconds,
+                     samples_per_second=fitting.progress["samples"] / max(seconds, 1e-9), history=fitting.history)
 
-    from distilora.evaluation.metrics import evaluate_logits, primary_metric
-    from distilora.training.tracking import log_split_metrics
 
-    tc = cfg.train
-    multilabel = task == "multilabel"
-    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    checkpoints, history_path = work_dir / "checkpoints", work_dir / "history.jsonl"
-    metric = primary_metric(task) if tc.metric == "auto" else tc.metric
+class _Fitting:
+    """One fit() call: its schedule, the progress a checkpoint saves (so a resumed run continues exactly), and the
+    three things a step can do: learn, evaluate, save."""
 
-    lengths = train.encoded.lengths
-    batches_per_epoch = len([b for b in training_batches(lengths, tc.batch_size, seed=tc.seed, epoch=0,
-                                                          group_by_length=tc.group_by_length) if len(b) >= world])
-    steps_per_epoch = max(1, math.ceil(batches_per_epoch / tc.grad_accum))
-    total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
-    optimizer = _optimizer(module, cfg.learning_rate(), tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(tc.scheduler, int(tc.warmup_ratio * total_steps), total_steps))
+    def __init__(self, cfg: RunConfig, task: str, label_names: list[str], train: TrainSet, val: TrainSet,
+                 work_dir: Path, accelerator: "Accelerator", pad_id: int):
+        from distilora.evaluation.metrics import primary_metric
 
-    progress: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "best_value": None, "best_step": None,
-                                "best_metrics": None, "bad_evals": 0, "train_seconds": 0.0, "samples": 0,
-                                "loss_sum": 0.0, "loss_count": 0, "stopped_early": False}
-    restored = load_checkpoint(checkpoints, module=module, optimizer=optimizer, scheduler=scheduler,
-                               rank=rank, world=world) if resume else None
-    if restored is not None:
-        progress = restored
-        if main:
-            accelerator.print(f"resuming from step {progress['step']} of {total_steps}")
-    else:
-        torch.manual_seed(tc.seed + rank)
-    history = [h for h in _read_history(history_path) if h["step"] <= progress["step"]]
-    if main:
-        _write_history(history_path, history)
+        self.cfg, self.tc, self.task, self.label_names = cfg, cfg.train, task, label_names
+        self.multilabel = task == "multilabel"
+        self.train, self.val, self.accelerator, self.pad_id = train, val, accelerator, pad_id
+        self.rank, self.world, self.main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+        self.checkpoints, self.history_path = work_dir / "checkpoints", work_dir / "history.jsonl"
+        self.metric = primary_metric(task) if self.tc.metric == "auto" else self.tc.metric
+        self.steps_per_epoch = max(1, math.ceil(len(self._batches(0)) / self.tc.grad_accum))
+        self.total_steps = self.tc.max_steps or max(1, math.ceil(self.tc.epochs * self.steps_per_epoch))
+        self.progress: dict[str, Any] = {
+            "step": 0, "epoch": 0, "batch": 0, "best_value": None, "best_step": None, "best_metrics": None,
+            "bad_evals": 0, "train_seconds": 0.0, "samples": 0, "loss_sum": 0.0, "loss_count": 0,
+            "stopped_early": False}
 
-    model, optimizer = accelerator.prepare(module, optimizer)
-    device = accelerator.device
-    weights = torch.tensor(class_weights, device=device) if class_weights is not None else None
-    bar = progress_bar(total_steps, initial=progress["step"], enabled=main, desc="train", unit="step")
+    def _batches(self, epoch: int) -> list[np.ndarray]:
+        """The epoch's batches (seeded, so a resumed run sees the same ones); each rank gets a slice of every one."""
+        return [b for b in training_batches(self.train.encoded.lengths, self.tc.batch_size, seed=self.tc.seed,
+                                            epoch=epoch, group_by_length=self.tc.group_by_length) if len(b) >= self.world]
 
-    def evaluate_and_maybe_stop() -> bool:
-        logits = predict_logits(accelerator.unwrap_model(model), val.encoded, cfg.eval.batch_size, pad_id, accelerator)
+    def start(self, module: "torch.nn.Module", resume: bool, class_weights: np.ndarray | None) -> None:
+        """Optimizer and schedule, restored from the last checkpoint when resuming; then Accelerate's wrappers."""
+        import torch
+
+        optimizer = _optimizer(module, self.cfg.learning_rate(), self.tc.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(self.tc.scheduler, int(self.tc.warmup_ratio * self.total_steps), self.total_steps))
+        restored = load_checkpoint(self.checkpoints, module=module, optimizer=optimizer, scheduler=self.scheduler,
+                                   rank=self.rank, world=self.world) if resume else None
+        if restored is not None:
+            self.progress = restored
+            if self.main:
+                self.accelerator.print(f"resuming from step {self.progress['step']} of {self.total_steps}")
+        else:
+            torch.manual_seed(self.tc.seed + self.rank)
+        self.history = [h for h in _read_history(self.history_path) if h["step"] <= self.progress["step"]]
+        if self.main:
+            _write_history(self.history_path, self.history)
+        self.model, self.optimizer = self.accelerator.prepare(module, optimizer)
+        self.weights = None if class_weights is None else torch.tensor(class_weights, device=self.accelerator.device)
+        self.bar = progress_bar(self.total_steps, initial=self.progress["step"], enabled=self.main, desc="train",
+                                unit="step")
+
+    def run(self) -> None:
+        """Steps until the schedule ends or early stopping; evaluation and checkpoints fall where the config says."""
+        tc, progress = self.tc, self.progress
+        while progress["step"] < self.total_steps and not progress["stopped_early"]:
+            batches = self._batches(progress["epoch"])
+            for start in range(progress["batch"], len(batches), tc.grad_accum):
+                group = batches[start:start + tc.grad_accum]
+                epoch_done = start + tc.grad_accum >= len(batches)
+                self._learn(group)
+                progress["epoch"], progress["batch"] = ((progress["epoch"] + 1, 0) if epoch_done
+                                                        else (progress["epoch"], start + tc.grad_accum))
+                last = progress["step"] >= self.total_steps
+                due = (epoch_done if tc.eval_every == "epoch" else progress["step"] % tc.eval_every == 0) or last
+                if due:
+                    progress["stopped_early"] = self._evaluate()
+                if due or progress["step"] % tc.checkpoint_every == 0:
+                    self._save_checkpoint()
+                if last or progress["stopped_early"]:
+                    break
+        self.bar.close()
+
+    def _learn(self, group: list[np.ndarray]) -> None:
+        """One optimizer step over a group of grad_accum batches (gradients synchronised on the last one)."""
+        tick, step_loss = time.perf_counter(), 0.0
+        self.model.train()
+        for i, indices in enumerate(group):
+            batch = _tensors(self.train, indices[self.rank::self.world], self.pad_id, self.multilabel,
+                             self.accelerator.device)
+            sync = nullcontext() if i == len(group) - 1 else self.accelerator.no_sync(self.model)
+            with sync, self.accelerator.autocast():
+                logits, aux_logits = self.model(batch["input_ids"], batch["attention_mask"],
+                                                batch.get("token_type_ids"))
+                loss = batch_loss(logits.float(), aux_logits, batch, self.cfg, self.multilabel, self.weights) / len(group)
+                self.accelerator.backward(loss)
+            step_loss += loss.item()
+        if self.tc.max_grad_norm is not None:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.tc.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+        progress = self.progress
+        progress["step"] += 1
+        progress["samples"] += sum(len(b) for b in group)
+        progress["train_seconds"] += time.perf_counter() - tick
+        progress["loss_sum"] += step_loss
+        progress["loss_count"] += 1
+        samples_s = progress["samples"] / progress["train_seconds"]
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{step_loss:.4f}", samples_s=f"{samples_s:.1f}", refresh=False)
+        self.accelerator.log({"train/loss": step_loss, "train/lr": self.scheduler.get_last_lr()[0],
+                              "train/samples_per_s": samples_s}, step=progress["step"])
+
+    def _evaluate(self) -> bool:
+        """Score the validation split, keep the best weights so far; True when early stopping says stop."""
+        import torch
+
+        from distilora.evaluation.metrics import evaluate_logits
+        from distilora.training.tracking import log_split_metrics
+
+        progress, metric = self.progress, self.metric
+        logits = predict_logits(self.accelerator.unwrap_model(self.model), self.val.encoded, self.cfg.eval.batch_size,
+                                self.pad_id, self.accelerator)
+        targets = torch.from_numpy(self.val.labels.astype(np.float32 if self.multilabel else np.int64))
         with torch.no_grad():
-            val_loss = classification_loss(torch.from_numpy(logits), torch.from_numpy(
-                val.labels.astype(np.float32 if multilabel else np.int64)), multilabel=multilabel, cfg=tc).item()
-        metrics = evaluate_logits(task, logits, val.labels, label_names)
-        metrics["loss"] = val_loss
-        record = {"step": progress["step"], "epoch": round(progress["step"] / steps_per_epoch, 4),
+            val_loss = classification_loss(torch.from_numpy(logits), targets, multilabel=self.multilabel,
+                                           cfg=self.tc).item()
+        metrics = {**evaluate_logits(self.task, logits, self.val.labels, self.label_names), "loss": val_loss}
+        record = {"step": progress["step"], "epoch": round(progress["step"] / self.steps_per_epoch, 4),
                   "train_loss": progress["loss_sum"] / max(1, progress["loss_count"]),
-                  "lr": scheduler.get_last_lr()[0], "seconds": round(progress["train_seconds"], 3),
+                  "lr": self.scheduler.get_last_lr()[0], "seconds": round(progress["train_seconds"], 3),
                   **{f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}}
         progress["loss_sum"], progress["loss_count"] = 0.0, 0
-        history.append(record)
-        log_split_metrics(accelerator, "val", {**metrics, "epoch": record["epoch"]}, progress["step"])
+        self.history.append(record)
+        log_split_metrics(self.accelerator, "val", {**metrics, "epoch": record["epoch"]}, progress["step"])
         if _is_better(metric, metrics[metric], progress["best_value"]):
             progress.update(best_value=metrics[metric], best_step=progress["step"], bad_evals=0,
                             best_metrics={k: v for k, v in record.items() if k.startswith("val_")})
-            if main:
-                save_best_weights(accelerator.unwrap_model(model), checkpoints)
+            if self.main:
+                save_best_weights(self.accelerator.unwrap_model(self.model), self.checkpoints)
         else:
             progress["bad_evals"] += 1
-        if main:
-            _write_history(history_path, history)
-            bar.write(f"step {record['step']}: val_loss {val_loss:.4f}  val_{metric} {metrics[metric]:.4f}")
-        patience = tc.early_stopping_patience
+        if self.main:
+            _write_history(self.history_path, self.history)
+            self.bar.write(f"step {record['step']}: val_loss {val_loss:.4f}  val_{metric} {metrics[metric]:.4f}")
+        patience = self.tc.early_stopping_patience
         return patience is not None and progress["bad_evals"] >= patience
 
-    while progress["step"] < total_steps and not progress["stopped_early"]:
-        batches = [b for b in training_batches(lengths, tc.batch_size, seed=tc.seed, epoch=progress["epoch"],
-                                               group_by_length=tc.group_by_length) if len(b) >= world]
-        for start in range(progress["batch"], len(batches), tc.grad_accum):
-            tick = time.perf_counter()
-            model.train()
-            group = batches[start:start + tc.grad_accum]
-            step_loss = 0.0
-            for i, indices in enumerate(group):
-                batch = _tensors(train, indices[rank::world], pad_id, multilabel, device)
-                sync = nullcontext() if i == len(group) - 1 else accelerator.no_sync(model)
-                with sync, accelerator.autocast():
-                    logits, aux_logits = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
-                    loss = batch_loss(logits.float(), aux_logits, batch, cfg, multilabel, weights) / len(group)
-                    accelerator.backward(loss)
-                step_loss += loss.item()
-            if tc.max_grad_norm is not None:
-                accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-
-            epoch_done = start + tc.grad_accum >= len(batches)
-            progress["step"] += 1
-            progress["samples"] += sum(len(b) for b in group)
-            progress["train_seconds"] += time.perf_counter() - tick
-            progress["loss_sum"] += step_loss
-            progress["loss_count"] += 1
-            progress["epoch"], progress["batch"] = (progress["epoch"] + 1, 0) if epoch_done else (progress["epoch"], start + tc.grad_accum)
-            bar.update(1)
-            samples_s = progress["samples"] / progress["train_seconds"]
-            bar.set_postfix(loss=f"{step_loss:.4f}", samples_s=f"{samples_s:.1f}", refresh=False)
-            accelerator.log({"train/loss": step_loss, "train/lr": scheduler.get_last_lr()[0],
-                             "train/samples_per_s": samples_s}, step=progress["step"])
-
-            last = progress["step"] >= total_steps
-            due = (epoch_done if tc.eval_every == "epoch" else progress["step"] % tc.eval_every == 0) or last
-            if due:
-                progress["stopped_early"] = evaluate_and_maybe_stop()
-            if due or progress["step"] % tc.checkpoint_every == 0:
-                save_checkpoint(checkpoints, module=accelerator.unwrap_model(model), optimizer=optimizer.optimizer
-                                if hasattr(optimizer, "optimizer") else optimizer, scheduler=scheduler,
-                                progress=progress, rank=rank, world=world, gather=accelerator.gather,
-                                barrier=accelerator.wait_for_everyone)
-            if last or progress["stopped_early"]:
-                break
-    bar.close()
-    seconds = progress["train_seconds"]
-    return FitResult(steps=progress["step"], best_step=progress["best_step"], best_metrics=progress["best_metrics"],
-                     train_seconds=seconds, samples_per_second=progress["samples"] / max(seconds, 1e-9),
-                     history=history)
+    def _save_checkpoint(self) -> None:
+        optimizer = getattr(self.optimizer, "optimizer", self.optimizer)  # Accelerate's wrapper holds the real one
+        save_checkpoint(self.checkpoints, module=self.accelerator.unwrap_model(self.model), optimizer=optimizer,
+                        scheduler=self.scheduler, progress=self.progress, rank=self.rank, world=self.world,
+                        gather=self.accelerator.gather, barrier=self.accelerator.wait_for_everyone)
 
 
 def _read_history(path: Path) -> list[dict[str, Any]]:

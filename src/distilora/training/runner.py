@@ -164,7 +164,6 @@ def build_run_model(cfg: RunConfig, label_space: "LabelSpace") -> "BuiltModel":
     reduction = describe_reduction(source, student)  # before LoRA wraps the student in place and adds adapters
     built = build_model(cfg, label_space, base=student)
     built.student_layers = layers
-    built.own_base = True
     built.notes.append(reduction)
     return built
 
