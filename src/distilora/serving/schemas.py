@@ -1,8 +1,8 @@
 """The API's typed requests and responses, and the limits every input is bounded by.
 
 ``PredictRequest`` is one module-level model, so the handlers are ordinary functions; the per-server limits
-(text length, texts per request) are checked by ``limited_request(limits)``, a model with the same fields and those
-bounds, which also gives the OpenAPI schema its maxLength / maxItems.
+(text length, texts per request) are checked by ``request_model(limits)``, the same model with those bounds, which
+also gives the OpenAPI schema its maxLength / maxItems.
 """
 from __future__ import annotations
 
@@ -33,21 +33,16 @@ def visible_text(text: str) -> str:
     return text
 
 
-Text = Annotated[str, StringConstraints(min_length=1), AfterValidator(visible_text)]
-PAIR_HELP = " (models trained on text pairs only)"
+def text_type(max_chars: int | None = None) -> Any:
+    """A request text: at least one visible character and, on a server, at most ``max_chars``."""
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_chars), AfterValidator(visible_text)]
 
 
-class PredictRequest(BaseModel):
-    """One text or a list of texts, with their second texts for a model trained on pairs."""
-
-    text: Optional[Text] = Field(None, description="One text to classify.")
-    texts: Optional[list[Text]] = Field(None, min_length=1, description="A list of texts to classify.")
-    text_pair: Optional[Text] = Field(None, description="The second text of the pair" + PAIR_HELP + ".")
-    text_pairs: Optional[list[Text]] = Field(None, min_length=1, description="The second texts, one per text"
-                                             + PAIR_HELP + ".")
+class RequestRules(BaseModel):
+    """What a prediction request must satisfy whatever the server's limits."""
 
     @model_validator(mode="after")
-    def exactly_one(self) -> "PredictRequest":
+    def exactly_one(self) -> "RequestRules":
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
         return self
@@ -63,22 +58,26 @@ class PredictRequest(BaseModel):
         return None
 
 
-def limited_text(limits: Limits) -> Any:
-    return Annotated[str, StringConstraints(min_length=1, max_length=limits.max_chars), AfterValidator(visible_text)]
+REQUEST_DOC = "One text or a list of texts, with their second texts for a model trained on text pairs."
 
 
-def limited_request(limits: Limits) -> type[BaseModel]:
-    """PredictRequest's fields with this server's bounds (checked after the structural checks pass)."""
-    text = limited_text(limits)
-    many = dict(min_length=1, max_length=limits.max_texts)
+def request_model(limits: Limits | None = None) -> Any:
+    """The prediction request model; without ``limits`` it is the module's PredictRequest, a server builds one with
+    its own bounds."""
+    text = text_type(limits.max_chars if limits else None)
+    many = {"min_length": 1, "max_length": limits.max_texts if limits else None}
+    texts_help = (f"Up to {limits.max_texts} texts of at most {limits.max_chars} characters." if limits
+                  else "A list of texts to classify.")
+    pair_help = " (models trained on text pairs only)."
     return create_model(
-        "PredictRequest", __doc__=PredictRequest.__doc__,
+        "PredictRequest", __base__=RequestRules, __doc__=REQUEST_DOC,
         text=(Optional[text], Field(None, description="One text to classify.")),
-        texts=(Optional[list[text]], Field(None, **many, description=f"Up to {limits.max_texts} texts of at most "
-                                                                       f"{limits.max_chars} characters.")),
-        text_pair=(Optional[text], Field(None, description="The second text of the pair" + PAIR_HELP + ".")),
-        text_pairs=(Optional[list[text]], Field(None, **many, description="The second texts, one per text"
-                                                + PAIR_HELP + ".")))
+        texts=(Optional[list[text]], Field(None, **many, description=texts_help)),
+        text_pair=(Optional[text], Field(None, description="The second text of the pair" + pair_help)),
+        text_pairs=(Optional[list[text]], Field(None, **many, description="The second texts, one per text" + pair_help)))
+
+
+PredictRequest = request_model()
 
 
 class PredictionOut(BaseModel):

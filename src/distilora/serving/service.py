@@ -15,7 +15,7 @@ from distilora.runfolder import RunFolder
 from distilora.serving.batcher import MicroBatcher
 from distilora.serving.observability import ServerMetrics
 from distilora.serving.schemas import (Limits, ModelCard, PredictionOut, PredictRequest, PredictResponse,
-                                       limited_request, limited_text)
+                                       request_model, text_type)
 
 
 @dataclass
@@ -31,8 +31,8 @@ class ServedModel:
     def __post_init__(self) -> None:
         self.name = self.folder.path.resolve().name
         self.columns = _run_text_columns(self.folder)
-        self.request_model: type[BaseModel] = limited_request(self.limits)
-        self.upload_texts = TypeAdapter(list[limited_text(self.limits)])
+        self.request_model: type[BaseModel] = request_model(self.limits)
+        self.upload_texts = TypeAdapter(list[text_type(self.limits.max_chars)])
         self.batcher = MicroBatcher(self._predict_items, self.micro_batch_ms, self.limits.max_texts * 4,
                                     self.metrics.observe_batch)
 
