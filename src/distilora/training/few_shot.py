@@ -102,11 +102,12 @@ def warm_start_head(module: "torch.nn.Module", encoded: "Encoded", labels: np.nd
     x = np.zeros((len(labels), last.in_features), dtype=np.float32)
     x[order] = torch.cat(features).numpy()
     multilabel = labels.ndim == 2
-    # centred and scaled by one overall spread (per-feature scaling blows up near-constant features' weights);
-    # folded back into the layer below
-    mean, scale = x.mean(axis=0), float(x.std()) + 1e-6
+    # scaled to unit length on average, as SetFit's head sees normalised embeddings: with a few dozen texts in
+    # hundreds of dimensions, that L2 penalty is what keeps the fit from memorising them (the pooled features have
+    # nearly one length each, so one scale stands for per-row normalisation); folded back into the layer below
+    scale = float(np.linalg.norm(x, axis=1).mean()) + 1e-6
     head = LogisticRegression(max_iter=2000, random_state=seed)
-    fitted = (OneVsRestClassifier(head) if multilabel else head).fit((x - mean) / scale, labels)
+    fitted = (OneVsRestClassifier(head) if multilabel else head).fit(x / scale, labels)
     if multilabel:
         weight = np.stack([e.coef_[0] for e in fitted.estimators_])
         bias = np.array([e.intercept_[0] for e in fitted.estimators_])
@@ -117,7 +118,6 @@ def warm_start_head(module: "torch.nn.Module", encoded: "Encoded", labels: np.nd
         weight, bias = np.zeros((last.out_features, last.in_features)), np.full(last.out_features, -10.0)
         weight[fitted.classes_], bias[fitted.classes_] = fitted.coef_, fitted.intercept_
     weight = weight / scale
-    bias = bias - weight @ mean
     with torch.no_grad():
         last.weight.copy_(torch.as_tensor(weight, dtype=last.weight.dtype))
         last.bias.copy_(torch.as_tensor(bias, dtype=last.bias.dtype))
