@@ -70,6 +70,9 @@ def test_ship_runs_every_stage_and_resumes_after_a_kill(tmp_path):
     assert all(row["samples_per_s_batch32"] > 0 and row["split"] == "test" for row in summary["models"])
     assert folder.comparison_png.stat().st_size > 5_000
     assert RunFolder(folder.student_dir("first-1")).info().student_layers == [0]
+    peaks = summary["peak_rss_mb_per_stage"]  # per stage, not the process's running maximum
+    assert set(peaks) == {"teacher", "targets", "students", "export"} and all(p > 0 for p in peaks.values())
+    assert peaks["students"] >= max(RunFolder(folder.student_dir(s)).info().peak_rss_mb for s in ("all", "first-1"))
 
     more = _ship(config, "--set", "ship.students=[all]", "--stop-after", "students")
     assert more.returncode == 0 and "reused" in more.stdout, more.stderr[-2000:]  # other students keep the teacher

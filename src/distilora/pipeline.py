@@ -11,13 +11,13 @@ naming the difference. This module sits above training, inference and reporting 
 """
 from __future__ import annotations
 
-import resource
 from pathlib import Path
 from typing import Any, Callable
 
 from distilora.config import RunConfig, build_config
 from distilora.errors import ConfigError
-from distilora.runfolder import ShipFolder, partial_path, write_json_atomic
+from distilora.memory import peak_rss_mb, reset_peak_rss
+from distilora.runfolder import RunFolder, ShipFolder, partial_path, write_json_atomic
 
 STAGES = ("teacher", "targets", "students", "export", "compare")
 REDO_HINT = "delete that folder to train it again, or ship into another output_dir"
@@ -73,8 +73,6 @@ def _export_stage(student: Path, formats: list[str], say: Callable[[str], None])
     from distilora.errors import ExportError
     from distilora.inference.classifier import ONNX_FILES
     from distilora.inference.export import export_run
-    from distilora.runfolder import RunFolder
-
     refused = []
     for fmt in formats:
         if (RunFolder(student).onnx_dir / ONNX_FILES[fmt]).is_file():
@@ -95,16 +93,18 @@ def ship(config: RunConfig, *, stop_after: str | None = None, say: Callable[[str
     if stop_after is not None and stop_after not in STAGES:
         raise ConfigError(f"--stop-after {stop_after!r}: choose one of {', '.join(STAGES)}")
     folder = ShipFolder(config.run_dir)
-    peaks: dict[str, float] = {}
+    peaks: dict[str, float | None] = {}
     refused: list[str] = []
     teacher_cfg = None if config.ship.teacher else teacher_config(config, folder)
     students = [student_config(config, folder, Path(config.ship.teacher or folder.teacher_dir), layers)
                 for layers in config.ship.students]  # every stage's config is checked before anything trains
+    reset_peak_rss()
     teacher = Path(config.ship.teacher) if teacher_cfg is None else _train_stage(teacher_cfg, say)
-    peaks["teacher"] = _peak_rss_gb()
+    peaks["teacher"] = _stage_peak_mb([] if teacher_cfg is None else [teacher])
     for stage in STAGES[1:]:
         if stop_after == STAGES[STAGES.index(stage) - 1]:
             return folder.path
+        reset_peak_rss()
         if stage == "targets":
             _targets_stage(students[0], say)
         elif stage == "students":
@@ -114,15 +114,17 @@ def ship(config: RunConfig, *, stop_after: str | None = None, say: Callable[[str
             for student in students:
                 refused += _export_stage(student.run_dir, config.ship.export, say)
         else:
-            _compare_stage(folder, teacher, [s.run_dir for s in students], {"peak_rss_gb_after_stage": peaks,
+            _compare_stage(folder, teacher, [s.run_dir for s in students], {"peak_rss_mb_per_stage": peaks,
                                                                            "exports_refused": refused}, say)
-        peaks[stage] = _peak_rss_gb()
+        peaks[stage] = _stage_peak_mb([s.run_dir for s in students] if stage == "students" else [])
     return folder.path
 
 
-def _peak_rss_gb() -> float:
-    """The largest resident memory this process has had so far (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+def _stage_peak_mb(trained: list[Path]) -> float | None:
+    """A stage's peak resident memory: this process's since the stage began, or a training's own where higher (each
+    training restarts the count and keeps its peak in run.json, also when an earlier process ran it)."""
+    known = [p for p in (peak_rss_mb(), *(RunFolder(run).info().peak_rss_mb for run in trained)) if p is not None]
+    return max(known) if known else None
 
 
 def engine_rows(runs: list[Path], timing_texts: int = 64) -> list[dict[str, Any]]:
@@ -131,8 +133,6 @@ def engine_rows(runs: list[Path], timing_texts: int = 64) -> list[dict[str, Any]
     from distilora.inference.classifier import ONNX_FILES, Classifier
     from distilora.inference.export import time_engine
     from distilora.reporting.compare import compare_runs
-    from distilora.runfolder import RunFolder
-
     rows = []
     for run, summary in zip(runs, compare_runs(runs, "test")):
         folder = RunFolder(run)

@@ -7,7 +7,8 @@ gradients are noise until the head points somewhere. The recipe, in order:
    sentence-embedding backbone was trained to be read, and all weights train (model.method: full), unless the
    config set either field itself;
 2. single-label tasks: contrastive tuning on pairs of training texts (training/contrastive.py, SetFit's idea);
-3. the head's output layer starts where a logistic regression on the features it receives puts it;
+3. the head's output layer starts where a logistic regression on the features it receives (scaled to unit length)
+   puts it;
 4. training then runs for at least train.few_shot_epochs passes, adapting encoder and head together.
 
 With data.validation_fraction 0 nothing is held out: the run keeps its lowest-training-loss step and uses plain
