@@ -31,8 +31,11 @@ class TorchEngine:
     def __init__(self, model: "torch.nn.Module", threads: int | None = None, bf16: bool = False):
         import torch
 
+        from distilora.modeling.fast_attention import use_fused_attention
+
         if threads:
             torch.set_num_threads(threads)
+        use_fused_attention(model)  # MPNet: the fused kernel instead of transformers' eager attention
         self.model = model.eval()
         self.inputs = model_inputs(model)
         self.bf16 = bf16 and bf16_or_fp32("backend torch-bf16")

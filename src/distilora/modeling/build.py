@@ -155,11 +155,17 @@ def build_model(cfg: RunConfig, label_space: LabelSpace, base: "torch.nn.Module 
     loading the backbone from disk."""
     import torch
 
+    from distilora.modeling.fast_attention import use_fused_attention
+    from distilora.modeling.recompute import recompute_layer_activations
+
     torch.manual_seed(cfg.train.seed)  # the head's initialisation is part of the run's seed
     backbone_path = resolve_backbone(cfg.model.backbone)
     model = base if base is not None else load_classifier(backbone_path, label_space, cfg.model.dropout)
+    use_fused_attention(model)  # MPNet's eager attention would keep every layer's probabilities for the backward pass
     if cfg.model.pooling == "mean":
         add_mean_pooling_layer(model)
+    if cfg.train.gradient_checkpointing:
+        recompute_layer_activations(model)
     heads = head_modules_for(model)
     wrapped = wrap_for_method(model, cfg)
     trainable, total = count_parameters(wrapped)

@@ -16,9 +16,10 @@ from distilora.errors import ConfigError
 from distilora.modeling.build import count_parameters
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PreTrainedModel
 
-__all__ = ["parse_layer_spec", "num_layers", "build_student", "count_parameters", "describe_reduction",
+__all__ = ["parse_layer_spec", "num_layers", "transformer_layers", "build_student", "count_parameters", "describe_reduction",
            "check_same_tokenizer"]
 
 SPEC_FIELD = "distill.student_layers"
@@ -89,11 +90,11 @@ def parse_layer_spec(spec: str | list[int], num_layers: int) -> list[int]:
     return sorted(spec)
 
 
-def _layout(model: "PreTrainedModel") -> _Layout:
+def _layout(model: "PreTrainedModel", field: str = SPEC_FIELD) -> _Layout:
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     layout = _LAYOUTS.get(model_type)
     if layout is None:
-        raise ConfigError(f"{SPEC_FIELD}: cannot pick layers from a '{model_type}' model; "
+        raise ConfigError(f"{field}: cannot find the layers of a '{model_type}' model; "
                           f"supported architectures: {', '.join(_LAYOUTS)}")
     return layout
 
@@ -101,6 +102,12 @@ def _layout(model: "PreTrainedModel") -> _Layout:
 def _layer_list_name(model: "PreTrainedModel", layout: _Layout) -> str:
     """Full module name of the layer list: 'bert.encoder.layer' in a classifier, 'encoder.layer' in a bare model."""
     return layout.layers_path if model.base_model is model else f"{model.base_model_prefix}.{layout.layers_path}"
+
+
+def transformer_layers(model: "PreTrainedModel", field: str) -> "torch.nn.ModuleList":
+    """The transformer layers of a supported encoder, in order (a bare model or a classifier around one); ``field``
+    names the setting that asked, for the error on an unsupported architecture."""
+    return model.get_submodule(_layer_list_name(model, _layout(model, field)))
 
 
 def num_layers(model: "PreTrainedModel") -> int:
