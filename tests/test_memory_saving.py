@@ -147,3 +147,28 @@ def test_gradient_checkpointing_names_the_field_for_an_unsupported_architecture(
     model = GPT2Model(GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=10))
     with pytest.raises(ConfigError, match=r"^train\.gradient_checkpointing: cannot find the layers of a 'gpt2'"):
         recompute_layer_activations(model)
+
+
+def test_a_token_budget_gives_the_same_training_as_whole_batches(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from distilora.config import build_config
+    from distilora.training.runner import train
+    from tinymodels import write_tiny_reviews
+
+    backbone = write_tiny_backbone(tmp_path / "backbone")
+    data = write_tiny_reviews(tmp_path / "train.csv", 64, seed=4)
+    logits, histories = [], []
+    for name, budget in (("whole", None), ("micro", 40)):
+        cfg = build_config({"output_dir": str(tmp_path / name), "model": {"backbone": str(backbone), "dropout": 0.0},
+                            "data": {"train": str(data), "max_length": 24},
+                            "train": {"epochs": 2, "batch_size": 16, "max_batch_tokens": budget},
+                            "eval": {"report": False}})
+        run = train(cfg)
+        rows = [json.loads(line) for line in (run / "predictions" / "validation.jsonl").read_text().splitlines()]
+        logits.append(np.array([row["logits"] for row in rows]))
+        histories.append([json.loads(line)["train_loss"] for line in (run / "history.jsonl").read_text().splitlines()])
+    assert np.allclose(logits[0], logits[1], atol=1e-4)
+    assert np.allclose(histories[0], histories[1], atol=1e-5)

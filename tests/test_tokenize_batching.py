@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distilora.data.batching import inference_batches, pad_batch, padding_stats, training_batches
+from distilora.data.batching import split_by_tokens, inference_batches, pad_batch, padding_stats, training_batches
 from distilora.data.tokenize import Encoded, encode, load_fast_tokenizer
 from distilora.errors import ConfigError
 from tinymodels import write_tiny_tokenizer
@@ -128,6 +128,17 @@ def test_length_grouping_saves_padding_and_puts_longest_batch_first():
     assert saved["padding_fraction"] < 0.1 < wasted["padding_fraction"]
     first_rows = [b[0] for b in grouped[1:6]]
     assert len(set(np.sign(np.diff(lengths[first_rows])))) > 1, "batch order is shuffled, not sorted"
+
+
+def test_token_budget_cuts_a_batch_into_micro_batches_within_the_budget():
+    lengths = fake_lengths(300, seed=3)
+    batch = np.arange(0, 300, 7)
+    parts = split_by_tokens(batch, lengths, 400)
+    assert sorted(np.concatenate(parts).tolist()) == sorted(batch.tolist())  # every row once
+    assert len(parts) > 1
+    assert all(len(p) * lengths[p].max() <= 400 or len(p) == 1 for p in parts)
+    assert split_by_tokens(batch, lengths, None)[0] is batch
+    assert [p.tolist() for p in split_by_tokens(np.array([0, 1]), np.array([500, 10]), 100)] == [[0], [1]]
 
 
 def test_inference_batches_run_longest_first():

@@ -72,6 +72,7 @@ class TrainConfig(_Section):
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
     batch_size: int = Field(32, gt=0, description="Global batch size (split across processes under accelerate launch).")
     grad_accum: int = Field(1, gt=0, description="Micro-batches accumulated per optimizer step.")
+    max_batch_tokens: int | None = Field(None, gt=0, description="Run a batch whose padded size (texts x longest text) exceeds this many tokens as micro-batches within the same optimizer step: the same update (class-weighted losses are normalised per micro-batch), with activation memory bounded by the budget instead of the longest batch.")
     gradient_checkpointing: bool = Field(False, description="Recompute each transformer layer's activations in the backward pass instead of keeping them: much less memory at long lengths (an mpnet teacher at 256-512 tokens), about a third more compute per step.")
     lr: float | None = Field(None, gt=0, description="Peak learning rate; empty = 5e-4 for lora, 5e-5 for full, 2e-3 for head.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and LayerNorm).")

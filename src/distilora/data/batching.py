@@ -38,6 +38,20 @@ def inference_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return _cut(np.argsort(-np.asarray(lengths), kind="stable"), batch_size)
 
 
+def split_by_tokens(indices: np.ndarray, lengths: np.ndarray, max_tokens: int | None) -> list[np.ndarray]:
+    """A batch cut into micro-batches of at most ``max_tokens`` padded tokens (rows x longest row), longest rows
+    first; a row longer than the budget goes alone. Without a budget, the batch itself."""
+    if max_tokens is None:
+        return [indices]
+    order = indices[np.argsort(-lengths[indices], kind="stable")]
+    parts, start = [], 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or (end - start + 1) * lengths[order[start]] > max_tokens:
+            parts.append(order[start:end])
+            start = end
+    return parts
+
+
 def pad_batch(encoded: Encoded, indices: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
     """input_ids / attention_mask / token_type_ids as int64 [batch, longest row of the batch]."""
     rows = [encoded.input_ids[i] for i in indices]

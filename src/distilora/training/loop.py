@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from distilora.config import RunConfig
-from distilora.data.batching import inference_batches, pad_batch, training_batches
+from distilora.data.batching import inference_batches, pad_batch, split_by_tokens, training_batches
 from distilora.data.tokenize import Encoded
 from distilora.progress import progress_bar
 from distilora.training.checkpoint import load_checkpoint, save_best_weights, save_checkpoint
@@ -267,17 +267,20 @@ class _Fitting:
         self.bar.close()
 
     def _learn(self, group: list[np.ndarray]) -> None:
-        """One optimizer step over a group of grad_accum batches (gradients synchronised on the last one)."""
+        """One optimizer step over a group of grad_accum batches (gradients synchronised on the last one); a batch
+        over train.max_batch_tokens runs as micro-batches, each loss weighted by its share of the batch's rows."""
         tick, step_loss = time.perf_counter(), 0.0
         self.model.train()
-        for i, indices in enumerate(group):
-            batch = _tensors(self.train, indices[self.rank::self.world], self.pad_id, self.multilabel,
-                             self.accelerator.device)
-            sync = nullcontext() if i == len(group) - 1 else self.accelerator.no_sync(self.model)
+        pieces = [(part, len(part) / len(rows)) for rows in (indices[self.rank::self.world] for indices in group)
+                  for part in split_by_tokens(rows, self.train.encoded.lengths, self.tc.max_batch_tokens)]
+        for i, (rows, share) in enumerate(pieces):
+            batch = _tensors(self.train, rows, self.pad_id, self.multilabel, self.accelerator.device)
+            sync = nullcontext() if i == len(pieces) - 1 else self.accelerator.no_sync(self.model)
             with sync, self.accelerator.autocast():
                 logits, aux_logits = self.model(batch["input_ids"], batch["attention_mask"],
                                                 batch.get("token_type_ids"))
-                loss = batch_loss(logits.float(), aux_logits, batch, self.cfg, self.multilabel, self.weights) / len(group)
+                loss = batch_loss(logits.float(), aux_logits, batch, self.cfg, self.multilabel, self.weights)
+                loss = loss * share / len(group)
                 self.accelerator.backward(loss)
             step_loss += loss.item()
         if self.tc.max_grad_norm is not None:
