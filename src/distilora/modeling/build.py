@@ -161,7 +161,7 @@ def build_model(cfg: RunConfig, label_space: LabelSpace, base: "torch.nn.Module 
     torch.manual_seed(cfg.train.seed)  # the head's initialisation is part of the run's seed
     backbone_path = resolve_backbone(cfg.model.backbone)
     model = base if base is not None else load_classifier(backbone_path, label_space, cfg.model.dropout)
-    use_fused_attention(model)  # MPNet's eager attention would keep every layer's probabilities for the backward pass
+    use_fused_attention(model)  # MPNet: the fused kernel instead of transformers' eager attention (faster)
     if cfg.model.pooling == "mean":
         add_mean_pooling_layer(model)
     if cfg.train.gradient_checkpointing:
