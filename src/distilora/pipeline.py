@@ -73,6 +73,7 @@ def _export_stage(student: Path, formats: list[str], say: Callable[[str], None])
     from distilora.errors import ExportError
     from distilora.inference.classifier import ONNX_FILES
     from distilora.inference.export import export_run
+
     refused = []
     for fmt in formats:
         if (RunFolder(student).onnx_dir / ONNX_FILES[fmt]).is_file():
@@ -133,6 +134,7 @@ def engine_rows(runs: list[Path], timing_texts: int = 64) -> list[dict[str, Any]
     from distilora.inference.classifier import ONNX_FILES, Classifier
     from distilora.inference.export import time_engine
     from distilora.reporting.compare import compare_runs
+
     rows = []
     for run, summary in zip(runs, compare_runs(runs, "test")):
         folder = RunFolder(run)

@@ -1,11 +1,11 @@
 """MPNet attention through PyTorch's fused scaled-dot-product kernel, for the teacher's training and scoring.
 
 transformers' MPNet (5.x) computes attention eagerly: it materialises the scores, adds the relative-position bias
-and the padding mask, and keeps the softmax output of every layer for the backward pass. ``scaled_dot_product_attention``
-takes the bias and the mask as one additive float mask and computes the same thing in a fused kernel: 1.12x faster
-per teacher training step here (BENCHMARKS.md, teacher memory). Its memory saving needs no attention dropout: with
-dropout, PyTorch's CPU kernel falls back to the path that keeps the probabilities, so in training the memory lever
-is train.gradient_checkpointing; at inference the fused kernel always applies.
+and the padding mask, and keeps the softmax output of every layer for the backward pass.
+``scaled_dot_product_attention`` takes the bias and the mask as one additive float mask and computes the same thing
+in a fused kernel: 1.12x faster per teacher training step here (BENCHMARKS.md, teacher memory). Its memory saving
+needs no attention dropout: with dropout, PyTorch's CPU kernel falls back to the path that keeps the probabilities,
+so in training the memory lever is train.gradient_checkpointing; at inference the fused kernel always applies.
 
 The swap changes the class of each attention module in place: the weights, their names and the saved folder stay
 those of a plain ``MPNetForSequenceClassification``, so PEFT, save_pretrained and ONNX export are untouched (a

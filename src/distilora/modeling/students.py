@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel
 
-__all__ = ["parse_layer_spec", "num_layers", "transformer_layers", "build_student", "count_parameters", "describe_reduction",
-           "check_same_tokenizer"]
+__all__ = ["parse_layer_spec", "num_layers", "transformer_layers", "build_student", "count_parameters",
+           "describe_reduction", "check_same_tokenizer"]
 
 SPEC_FIELD = "distill.student_layers"
 _SPEC_FORMS = "all, odd, even, first-K, last-K, uniform-K (1 <= K <= layers) or a list of 0-based indices"
