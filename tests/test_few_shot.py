@@ -62,6 +62,14 @@ def test_contrastive_pairs_give_every_text_partners_of_its_own_class_and_of_othe
     assert np.array_equal(pairs, contrastive_pairs(labels, seed=3, per_text=5))
 
 
+def test_contrastive_pairs_grow_with_the_class_past_forty_texts() -> None:
+    from distilora.training.contrastive import MIN_PAIRS_PER_TEXT, contrastive_pairs
+
+    small, large = np.repeat([0, 1], 16), np.repeat([0, 1], 64)
+    assert len(contrastive_pairs(small, seed=0)) == 2 * MIN_PAIRS_PER_TEXT * len(small)
+    assert len(contrastive_pairs(large, seed=0)) == 2 * 32 * len(large)  # half of each 64-text class
+
+
 def test_contrastive_tuning_pulls_each_class_together(tmp_path: Path, monkeypatch) -> None:
     import torch
 
