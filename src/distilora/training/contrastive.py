@@ -6,7 +6,8 @@ encoder learns to pull its sentence features together by class. This is SetFit's
 loss, batch 16, learning rate 2e-5, 10% warm-up), applied here to the very feature the classification head reads, so
 the head that follows starts from well-separated classes. Each text gets 20 partners of each kind, or half its class's
 size when that is more: at 64 texts per class that is about the 8,320 pairs SetFit draws, and on held-out SST-2
-sentences it lifted accuracy from 0.755 to 0.781 against 20 (BENCHMARKS.md, few-shot); below 40 per class it is 20.
+sentences it lifted accuracy from 0.755 to 0.781 against 20, though not on SST-2 dev (BENCHMARKS.md, few-shot); below
+40 per class it is 20.
 """
 from __future__ import annotations
 
