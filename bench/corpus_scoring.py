@@ -7,7 +7,7 @@ memory over the scoring process and all its children (Ray's raylet, workers and 
 0.2 s. The scaling to a cluster is a projection (texts/s per actor core x cores), not a measurement.
 
     python bench/corpus_scoring.py RUN --backend onnx-int8 --rows 100000 --shards 8
-    python bench/corpus_scoring.py RUN --texts sst2 --rows 1000000 --ray-rows 0 --small-rows 20000 \
+    python bench/corpus_scoring.py RUN --texts sst2 --rows 1000000 --ray-layouts 2x1 --small-rows 20000 \
         --name corpus_scoring_1m
 """
 from __future__ import annotations
@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--ray-rows", type=int, help="rows for the Ray runs (default: --rows; 0 = no Ray runs)")
     parser.add_argument("--small-rows", type=int, default=5_000, help="a smaller single-process run: memory must not grow")
     parser.add_argument("--texts", choices=("agnews", "sst2"), default="agnews")
+    parser.add_argument("--ray-layouts", nargs="+", default=["1x2", "2x1"],
+                        help="Ray runs as ACTORSxTHREADS; the last one's output is checked for every id")
     parser.add_argument("--name", default="corpus_scoring", help="results file name under bench/results")
     args = parser.parse_args()
     ray_rows = args.rows if args.ray_rows is None else args.ray_rows
@@ -105,7 +107,8 @@ def main() -> None:
                                                                "--output", str(work / "small-out.parquet")]),
                 ("single process, streamed", args.rows, [*cli, "--input", str(work / "all.parquet"),
                                                          "--output", str(work / "all-out.parquet")])]
-        for actors, threads in ((1, 2), (2, 1)) if ray_rows else ():
+        layouts = [tuple(int(n) for n in layout.split("x")) for layout in args.ray_layouts]
+        for actors, threads in layouts if ray_rows else ():
             runs.append((f"Ray local, {actors} actor(s) x {threads} thread(s)", ray_rows,
                          [*cli, "--input", str(work / "shards" / "*.parquet"), "--output", str(work / f"ray-{actors}"),
                           "--ray", "local", "--actors", str(actors), "--threads", str(threads)]))
@@ -117,7 +120,7 @@ def main() -> None:
         single = pd.read_parquet(work / "all-out.parquet", columns=["doc_id"])["doc_id"]
         assert single.tolist() == list(range(args.rows)), "the streamed output lost or reordered rows"
         if ray_rows:
-            scored = pd.read_parquet(work / "ray-2")
+            scored = pd.read_parquet(work / f"ray-{layouts[-1][0]}")
             assert len(scored) == ray_rows and sorted(scored["doc_id"]) == list(range(ray_rows)), "ids lost"
         shutil.rmtree(work / "shards")
     print()
