@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="distilora serve --workers to try")
+    parser.add_argument("--name", default="server_peer", help="results file name under bench/results")
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("error: hey not found; apt-get install hey")
@@ -84,7 +85,7 @@ def main() -> None:
     peer = {r["clients"]: r["requests_per_s"] for r in rows if r["server"].startswith("FastAPI")}
     for row in rows:
         row["x_peer"] = round(row["requests_per_s"] / peer[row["clients"]], 2) if peer.get(row["clients"]) else None
-    path = write_results("server_peer", {"run": str(args.run), "text": TEXT, "seconds": args.seconds,
+    path = write_results(args.name, {"run": str(args.run), "text": TEXT, "seconds": args.seconds,
                                          "machine": machine(), "rows": rows})
     print(f"wrote {path}")
 
