@@ -25,6 +25,17 @@ def test_overrides_are_typed_and_nested():
     assert parse_overrides(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
 
 
+
+def test_unquoted_no_is_the_precision_no(tmp_path):
+    """YAML reads `no` as false; `precision: no` must still mean fp32, and `yes` stays an error."""
+    assert build_config({}, ["train.precision=no"]).train.precision == "no"
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  precision: no\n")
+    assert load_config(path).train.precision == "no"
+    with pytest.raises(ConfigError, match="train.precision"):
+        build_config({}, ["train.precision=yes"])
+
+
 @pytest.mark.parametrize("raw, overrides, message", [
     ({"trian": {}}, [], "unknown key 'trian'; did you mean 'train'?"),
     ({"train": {"batchsize": 3}}, [], "unknown key 'train.batchsize'; did you mean 'train.batch_size'?"),

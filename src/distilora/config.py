@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from distilora.errors import ConfigError
 
@@ -94,6 +94,12 @@ class TrainConfig(_Section):
     report_to: list[Tracker] = Field(default_factory=list, description="Experiment trackers (Accelerate's): tensorboard (event files in RUN/logs/), mlflow (MLFLOW_TRACKING_URI, else MLflow's default store), wandb, comet_ml, aim, clearml, dvclive, swanlab, trackio; they log the config, losses, learning rate, throughput and metrics. Empty = none.")
     few_shot: Union[Literal["auto"], bool] = Field(False, description="Tiny-data recipe (8-64 texts per class): mean pooling and full tuning (where model.pooling / model.method are left unset), SetFit-style contrastive pairs (single-label), the head warm-started by logistic regression, then at least train.few_shot_epochs; auto = on when train has at most 64 texts per class. Off by default, so a run uses the method it names; turn it on for tiny data (BENCHMARKS.md, few-shot).")
     few_shot_epochs: float = Field(20, gt=0, description="Fewest epochs of the few-shot recipe (tiny sets need many passes).")
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _unquoted_no(cls, value: object) -> object:
+        """YAML reads an unquoted `no` (`precision: no`, `--set train.precision=no`) as false: it means "no"."""
+        return "no" if value is False else value
 
 
 class EvalConfig(_Section):
