@@ -333,3 +333,7 @@ def _check_unsafe_topics(table, module, tmp_path: Path) -> None:
     other = pd.read_csv(bigger, dtype=str, keep_default_na=False)
     assert (other["label"] == "safe").sum() == 150 and set(other["label"]) == set(table["label"])
     assert set(other.loc[other["label"] == "safe", "text"]) != set(safe)
+    rest = pd.read_csv(tmp_path / "unlabeled.csv", dtype=str, keep_default_na=False)
+    assert list(rest.columns) == ["text"] and len(rest) > 2000  # the teacher-only prompts for distill.unlabeled
+    assert not rest["text"].isin(set(other["text"])).any(), "no labelled (validation or test) prompt is teacher-only text"
+    assert not rest["text"].duplicated().any() and (rest["text"] != "").all()

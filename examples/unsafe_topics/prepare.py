@@ -8,6 +8,9 @@ Texts are stripped; empty ones are dropped; a text that occurs more than once is
 equals a hazard prompt is dropped from the safe pool). The output is written atomically (temporary file, then
 rename), so an interrupted run never leaves a half-written file behind.
 
+It also writes unlabeled.csv beside it: every other ToxicChat training prompt (column text), none of them in the
+labelled file, as teacher-only text for a distilled student (`distill.unlabeled`).
+
 Run from the repository root (reads ../shared/data, writes examples/unsafe_topics/data/, which git ignores):
 
     python examples/unsafe_topics/prepare.py
@@ -60,6 +63,14 @@ def build(data_dir: Path, *, safe_rows: int = 100, seed: int = 42) -> pd.DataFra
     return combined
 
 
+def unlabeled(data_dir: Path, labelled: pd.DataFrame) -> pd.DataFrame:
+    """Teacher-only texts for distillation (distill.unlabeled): every other ToxicChat training prompt, toxic or not,
+    none of which is in the labelled file (so no validation or test prompt is ever scored for the student)."""
+    chats = _read(data_dir / TOXICCHAT, ["user_input"])["user_input"].str.strip()
+    rest = chats[(chats != "") & ~chats.isin(set(labelled["text"]))].drop_duplicates()
+    return pd.DataFrame({"text": rest.to_numpy()})
+
+
 def write_atomic(table: pd.DataFrame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -76,14 +87,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"CSV to write (default {DEFAULT_OUT})")
     parser.add_argument("--safe-rows", type=int, default=100, help="safe prompts to sample (default 100)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the safe-prompt sample (default 42)")
+    parser.add_argument("--unlabeled-out", type=Path, default=None,
+                        help="CSV of teacher-only prompts for distill.unlabeled (default: unlabeled.csv beside --out)")
     args = parser.parse_args(argv)
     if args.safe_rows <= 0:
         parser.error("--safe-rows must be positive")
+    unlabeled_out = args.unlabeled_out or args.out.with_name("unlabeled.csv")
+    if unlabeled_out.resolve() == args.out.resolve():
+        parser.error(f"--unlabeled-out {unlabeled_out} would overwrite --out; name another file")
     table = build(args.data_dir, safe_rows=args.safe_rows, seed=args.seed)
     write_atomic(table, args.out)
+    rest = unlabeled(args.data_dir, table)
+    write_atomic(rest, unlabeled_out)
     counts = table["label"].value_counts()
     print(f"wrote {args.out}: {len(table)} rows, {len(counts)} classes")
     print(", ".join(f"{label} {count}" for label, count in counts.sort_index().items()))
+    print(f"wrote {unlabeled_out}: {len(rest)} unlabelled prompts (for distill.unlabeled)")
 
 
 if __name__ == "__main__":
