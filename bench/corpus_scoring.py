@@ -109,8 +109,9 @@ def main() -> None:
                                                          "--output", str(work / "all-out.parquet")])]
         layouts = [tuple(int(n) for n in layout.split("x")) for layout in args.ray_layouts]
         for actors, threads in layouts if ray_rows else ():
+            out = work / f"ray-{actors}x{threads}"
             runs.append((f"Ray local, {actors} actor(s) x {threads} thread(s)", ray_rows,
-                         [*cli, "--input", str(work / "shards" / "*.parquet"), "--output", str(work / f"ray-{actors}"),
+                         [*cli, "--input", str(work / "shards" / "*.parquet"), "--output", str(out),
                           "--ray", "local", "--actors", str(actors), "--threads", str(threads)]))
         for name, n, argv in runs:
             print(f"{name}, {n:,} texts ...", flush=True)
@@ -120,7 +121,7 @@ def main() -> None:
         single = pd.read_parquet(work / "all-out.parquet", columns=["doc_id"])["doc_id"]
         assert single.tolist() == list(range(args.rows)), "the streamed output lost or reordered rows"
         if ray_rows:
-            scored = pd.read_parquet(work / f"ray-{layouts[-1][0]}")
+            scored = pd.read_parquet(out)  # the last layout's
             assert len(scored) == ray_rows and sorted(scored["doc_id"]) == list(range(ray_rows)), "ids lost"
         shutil.rmtree(work / "shards")
     print()
