@@ -25,7 +25,6 @@ def test_overrides_are_typed_and_nested():
     assert parse_overrides(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
 
 
-
 def test_unquoted_no_is_the_precision_no(tmp_path):
     """YAML reads `no` as false; `precision: no` must still mean fp32, and `yes` stays an error."""
     assert build_config({}, ["train.precision=no"]).train.precision == "no"
