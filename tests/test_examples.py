@@ -337,3 +337,28 @@ def _check_unsafe_topics(table, module, tmp_path: Path) -> None:
     assert list(rest.columns) == ["text"] and len(rest) > 2000  # the teacher-only prompts for distill.unlabeled
     assert not rest["text"].isin(set(other["text"])).any(), "no labelled (validation or test) prompt is teacher-only text"
     assert not rest["text"].duplicated().any() and (rest["text"] != "").all()
+
+
+@pytest.mark.realdata
+def test_toxicchat_unlabeled_texts_hold_no_toxicchat_prompt(tmp_path):
+    import pandas as pd
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"examples/toxicchat/unlabeled.py needs the shared data at {SHARED_DATA}")
+    script = EXAMPLES / "toxicchat" / "unlabeled.py"
+    spec = importlib.util.spec_from_file_location("toxicchat_unlabeled", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outs = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for out in outs:
+        module.main(["--data-dir", str(SHARED_DATA), "--out", str(out), "--comments", "300"])
+    assert outs[0].read_bytes() == outs[1].read_bytes(), "seeded: the same arguments give the same file"
+    table = pd.read_csv(outs[0], dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["user_input"] and 1200 < len(table) <= 1500  # the config's own text column
+    assert not table["user_input"].duplicated().any() and (table["user_input"] != "").all()
+    chats = pd.concat([pd.read_csv(SHARED_DATA / path, dtype=str, keep_default_na=False) for path in module.TOXICCHAT])
+    assert not table["user_input"].isin(set(chats["user_input"].str.strip())).any(), "no ToxicChat prompt"
+    assert not list(tmp_path.glob(".*tmp*")), "no temporary file left"
+    relative = module.DEFAULT_OUT.relative_to(ROOT).as_posix()
+    if shutil.which("git") and (ROOT / ".git").exists():
+        assert subprocess.run(["git", "check-ignore", "-q", relative], cwd=ROOT, check=False).returncode == 0
