@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import re
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from distilora.runfolder import write_csv_atomic
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1].parent / "shared" / "data"
@@ -56,13 +57,6 @@ def read_test(path: Path) -> pd.DataFrame:
     return pd.DataFrame({"text": table["description"].map(clean), "label": labels})
 
 
-def write_atomic(table: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -77,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     empty = [name for name, table in (("train", train), ("test", test)) if (table["text"] == "").any()]
     if empty:
         sys.exit(f"error: an empty description in the {empty[0]} file of {args.data_dir}; the data has changed")
-    write_atomic(train, args.out_dir / "train.csv")
-    write_atomic(test, args.out_dir / "test.csv")
+    write_csv_atomic(args.out_dir / "train.csv", train.to_dict("records"), list(train.columns))
+    write_csv_atomic(args.out_dir / "test.csv", test.to_dict("records"), list(test.columns))
     print(f"wrote {args.out_dir / 'train.csv'} ({len(train):,} rows) and {args.out_dir / 'test.csv'} ({len(test):,} rows)")
 
 

@@ -17,11 +17,12 @@ Run from the repository root (reads ../shared/data, writes examples/toxicchat/da
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from distilora.runfolder import write_csv_atomic
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -55,16 +56,6 @@ def build(data_dir: Path, *, comments: int = 2000, seed: int = 42) -> pd.DataFra
     return pd.DataFrame({TEXT_COLUMN: texts.to_numpy()})
 
 
-def write_atomic(table: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        table.to_csv(tmp, index=False, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help=f"shared data folder (default {DEFAULT_DATA})")
@@ -75,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.comments < 0:
         parser.error("--comments must be 0 or more")
     table = build(args.data_dir, comments=args.comments, seed=args.seed)
-    write_atomic(table, args.out)
+    write_csv_atomic(args.out, table.to_dict("records"), list(table.columns))
     print(f"wrote {args.out}: {len(table)} teacher-only texts (for distill.unlabeled)")
 
 

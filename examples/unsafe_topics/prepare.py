@@ -19,11 +19,12 @@ Run from the repository root (reads ../shared/data, writes examples/unsafe_topic
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from distilora.runfolder import write_csv_atomic
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -71,16 +72,6 @@ def unlabeled(data_dir: Path, labelled: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"text": rest.to_numpy()})
 
 
-def write_atomic(table: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        table.to_csv(tmp, index=False, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help=f"shared data folder (default {DEFAULT_DATA})")
@@ -96,9 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     if unlabeled_out.resolve() == args.out.resolve():
         parser.error(f"--unlabeled-out {unlabeled_out} would overwrite --out; name another file")
     table = build(args.data_dir, safe_rows=args.safe_rows, seed=args.seed)
-    write_atomic(table, args.out)
+    write_csv_atomic(args.out, table.to_dict("records"), list(table.columns))
     rest = unlabeled(args.data_dir, table)
-    write_atomic(rest, unlabeled_out)
+    write_csv_atomic(unlabeled_out, rest.to_dict("records"), list(rest.columns))
     counts = table["label"].value_counts()
     print(f"wrote {args.out}: {len(table)} rows, {len(counts)} classes")
     print(", ".join(f"{label} {count}" for label, count in counts.sort_index().items()))
