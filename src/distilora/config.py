@@ -115,6 +115,8 @@ class DistillConfig(_Section):
     teacher_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field("auto", description="Engine that scores texts for soft targets; auto = the teacher's exported fp32 ONNX graph when present, else torch; torch-bf16 is about 2x faster on CPUs with bf16.")
     unlabeled: Union[str, list[str], None] = Field(None, description="Unlabelled texts (one or more files, same formats and text columns as data.train, or .txt one per line) that train on the teacher's soft targets only.")
     unlabeled_size: int | None = Field(None, gt=0, description="Use at most this many unlabelled texts (seeded sample); empty = all.")
+    augment: int = Field(0, ge=0, le=16, description="Perturbed copies of each training text (words dropped, or one span kept) that the teacher scores and the student trains on with soft targets only; 0 = none.")
+    augment_drop: float = Field(0.1, gt=0, lt=1, description="Share of words a distill.augment copy drops when it drops words.")
     alpha: float = Field(0.5, ge=0, le=1, description="Weight of the hard-label loss; 1 - alpha goes to the KD loss.")
     temperature: float = Field(2.0, gt=0, description="Softmax temperature for KD (loss scaled by T^2).")
     student_layers: Union[Literal["all", "odd", "even"], str, list[int]] = Field("all", description="Layers the student keeps: all, odd, even, first-K, last-K, uniform-K, or a list of 0-based indices.")

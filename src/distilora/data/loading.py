@@ -74,11 +74,11 @@ def load_splits(cfg: DataConfig, distill: DistillConfig | None = None) -> DataSp
                               "train.class_weights: auto or train.loss: focal")
         train = train.subset(balance_indices(train.labels, cfg.balance, cfg.seed))
     unlabeled = None
-    if distill is not None and distill.unlabeled:
+    if distill is not None and (distill.unlabeled or distill.augment):
         held_out = [part for part in (validation, test) if part is not None]
         from distilora.data.unlabeled import load_unlabeled
 
-        unlabeled = load_unlabeled(distill, cfg, held_out)
+        unlabeled = load_unlabeled(distill, cfg, train, held_out)
     return DataSplits(train=train, validation=validation, test=test, label_space=space, aux_names=aux_names,
                       unlabeled=unlabeled, validation_held_out=validation_held_out)
 

@@ -1,4 +1,5 @@
-"""Unlabelled texts for distillation (distill.unlabeled): they join training with the teacher's soft targets only."""
+"""Texts with teacher targets only (distill.unlabeled files and distill.augment copies): they join training with
+the teacher's soft targets and no label."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,15 +10,31 @@ from distilora.data.loading import read_texts
 from distilora.errors import DataError
 
 
-def load_unlabeled(distill: DistillConfig, cfg: DataConfig, held_out: list[TextSplit]) -> TextSplit:
-    """The texts of distill.unlabeled (one or more files), without any text of the validation / test splits, so
-    that soft targets never carry an evaluation text into training; sampled to distill.unlabeled_size (seeded)."""
+def load_unlabeled(distill: DistillConfig, cfg: DataConfig, train: TextSplit,
+                   held_out: list[TextSplit]) -> TextSplit | None:
+    """The texts of distill.unlabeled (one or more files; sampled to distill.unlabeled_size, seeded), then the
+    distill.augment copies of the training texts, without any text of the validation / test splits, so that soft
+    targets never carry an evaluation text into training."""
+    parts = _file_texts(distill, cfg, held_out) if distill.unlabeled else []
+    if distill.augment:
+        from distilora.data.augment import augmented_copies
+
+        copies = augmented_copies(train, distill.augment, distill.augment_drop, cfg.seed)
+        parts.append(copies.subset(_outside(copies.texts, held_out)))
+    if not parts:
+        return None
+    return TextSplit(name="unlabeled", source=", ".join(part.source for part in parts),
+                     texts=[text for part in parts for text in part.texts],
+                     pairs=None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs],
+                     labels=None, rows=np.concatenate([part.rows for part in parts]))
+
+
+def _file_texts(distill: DistillConfig, cfg: DataConfig, held_out: list[TextSplit]) -> list[TextSplit]:
     paths = [distill.unlabeled] if isinstance(distill.unlabeled, str) else list(distill.unlabeled)
     parts = [read_texts(path, cfg, "distill.unlabeled") for path in paths]
     texts = [text for part in parts for text in part.texts]
     pairs = None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs]
-    evaluation = {text for split in held_out for text in split.texts}
-    keep = np.array([i for i, text in enumerate(texts) if text not in evaluation], dtype=np.int64)
+    keep = _outside(texts, held_out)
     if distill.unlabeled_size is not None and distill.unlabeled_size < len(keep):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(keep, distill.unlabeled_size, replace=False))
     if len(keep) == 0:
@@ -25,4 +42,10 @@ def load_unlabeled(distill: DistillConfig, cfg: DataConfig, held_out: list[TextS
                         f"text); give other texts in distill.unlabeled")
     merged = TextSplit(name="unlabeled", source=", ".join(paths), texts=texts, pairs=pairs, labels=None,
                        rows=np.concatenate([part.rows for part in parts]))
-    return merged.subset(keep)
+    return [merged.subset(keep)]
+
+
+def _outside(texts: list[str], held_out: list[TextSplit]) -> np.ndarray:
+    """Indices of the texts that are no validation or test text."""
+    evaluation = {text for split in held_out for text in split.texts}
+    return np.array([i for i, text in enumerate(texts) if text not in evaluation], dtype=np.int64)

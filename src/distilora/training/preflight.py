@@ -19,9 +19,11 @@ PROBE_TEXTS = 256
 
 def check_config(cfg: RunConfig) -> None:
     """Combinations that cannot work whatever the data, checked before any file is read."""
-    if cfg.distill.unlabeled and not (cfg.distill.teacher and cfg.distill.alpha < 1):
-        raise ConfigError("distill.unlabeled: unlabelled texts learn from soft targets only; set distill.teacher "
-                          "and distill.alpha below 1, or leave distill.unlabeled empty")
+    extra = {"distill.unlabeled": "leave distill.unlabeled empty", "distill.augment": "set distill.augment to 0"}
+    for field, undo in extra.items():
+        if getattr(cfg.distill, field.split(".")[1]) and not (cfg.distill.teacher and cfg.distill.alpha < 1):
+            raise ConfigError(f"{field}: these texts learn from the teacher's soft targets only; set distill.teacher "
+                              f"and distill.alpha below 1, or {undo}")
 
 
 def check_run(cfg: RunConfig, splits: "DataSplits") -> None:
