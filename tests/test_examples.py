@@ -163,11 +163,11 @@ def test_example_config_trains_on_a_few_rows_of_its_data(config_path, tmp_path, 
         texts = _read_cached(raw["data"]["train"], config.data.model_dump_json())[config.data.text_column]
         pool.write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
         raw["distill"]["unlabeled"] = str(pool)
-    if config.distill.teacher or config.distill.unlabeled:  # a tiny teacher trained on the same rows stands in
+    if config.distill.teacher or config.distill.unlabeled or config.distill.augment:  # a tiny teacher stands in
         teacher = _tiny_raw(config, tmp_path, backbone, prepared, "teacher")
         teacher["model"]["method"] = "full"
         teacher["distill"].update(teacher=None, student_layers="all", aux_column=None, aux_file=None, aux_key=None,
-                                  unlabeled=None)
+                                  unlabeled=None, augment=0)
         raw["distill"]["teacher"] = str(train(build_config(teacher)))
     run = train(build_config(raw))
 
