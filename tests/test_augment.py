@@ -74,3 +74,8 @@ def test_copies_without_a_teacher_are_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="distill.augment"):
         train(build_config({**tiny_raw(tmp_path), "distill": {"augment": 2}}))
     assert not (tmp_path / "run.partial").exists()
+
+
+def test_a_copy_equal_to_a_later_training_text_is_left_out():
+    copies = augmented_copies(_split(["good film", "good"]), copies=16, drop=0.5, seed=0)
+    assert "good" not in copies.texts and copies.texts == ["film"]

@@ -9,14 +9,13 @@ from distilora.data.dataset import TextSplit
 
 
 def augmented_copies(train: TextSplit, copies: int, drop: float, seed: int) -> TextSplit:
-    """Up to ``copies`` perturbed versions of every training text, unlabelled; a copy that comes out the same as its
-    text, or as an earlier copy, is left out (a text of one word has none)."""
+    """Up to ``copies`` perturbed versions of every training text, unlabelled; a copy that comes out the same as a
+    training text, or as an earlier copy, is left out (a text of one word has none)."""
     rng = np.random.default_rng([seed, 20191])
-    seen: set[str] = set()
+    seen = {" ".join(text.split()) for text in train.texts}
     texts, pairs, rows = [], [], []
     for i, text in enumerate(train.texts):
         words = text.split()
-        seen.add(" ".join(words))
         for _ in range(copies):
             copy = " ".join(_perturb(words, drop, rng))
             if copy in seen:
