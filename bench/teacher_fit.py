@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from common import print_table, write_results
+
+if TYPE_CHECKING:
+    from distilora.data.dataset import TextSplit
 
 
 def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
@@ -31,7 +35,8 @@ def fit_of(run: Path) -> dict:
     cfg = load_config(run / "config.yaml")
     splits = load_splits(cfg.data, cfg.distill)
     labels = splits.train.labels
-    def score(split) -> np.ndarray:
+
+    def score(split: "TextSplit") -> np.ndarray:
         return soft_targets(cfg.distill, split.texts, split.pairs, batch_size=cfg.eval.batch_size, desc="teacher")
 
     logits = score(splits.train)
@@ -45,7 +50,8 @@ def fit_of(run: Path) -> dict:
     if extra is not None:
         extra_probs = softmax(score(extra), 1.0)
         row["extra_mean_max_p"] = float(extra_probs.max(axis=1).mean())
-        row["extra_share_positive"] = float((extra_probs.argmax(axis=1) == 1).mean())
+        if extra_probs.shape[1] == 2:
+            row["extra_share_positive"] = float((extra_probs.argmax(axis=1) == 1).mean())
     for split in ("validation", "test"):
         metrics = json.loads((run / "metrics" / f"{split}.json").read_text())
         row.update({f"{split}_f1": metrics.get("f1"), f"{split}_pr_auc": metrics.get("pr_auc")})
