@@ -21,28 +21,27 @@ def load_unlabeled(distill: DistillConfig, cfg: DataConfig, train: TextSplit,
 
         copies = augmented_copies(train, distill.augment, distill.augment_drop, cfg.seed)
         parts.append(copies.subset(_outside(copies.texts, held_out)))
-    if not parts:
-        return None
-    return TextSplit(name="unlabeled", source=", ".join(part.source for part in parts),
-                     texts=[text for part in parts for text in part.texts],
-                     pairs=None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs],
-                     labels=None, rows=np.concatenate([part.rows for part in parts]))
+    return _joined(parts, cfg) if parts else None
 
 
 def _file_texts(distill: DistillConfig, cfg: DataConfig, held_out: list[TextSplit]) -> list[TextSplit]:
     paths = [distill.unlabeled] if isinstance(distill.unlabeled, str) else list(distill.unlabeled)
-    parts = [read_texts(path, cfg, "distill.unlabeled") for path in paths]
-    texts = [text for part in parts for text in part.texts]
-    pairs = None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs]
-    keep = _outside(texts, held_out)
+    merged = _joined([read_texts(path, cfg, "distill.unlabeled") for path in paths], cfg)
+    keep = _outside(merged.texts, held_out)
     if distill.unlabeled_size is not None and distill.unlabeled_size < len(keep):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(keep, distill.unlabeled_size, replace=False))
     if len(keep) == 0:
         raise DataError(f"{', '.join(paths)}: no unlabelled text is left (every one is also a validation or test "
                         f"text); give other texts in distill.unlabeled")
-    merged = TextSplit(name="unlabeled", source=", ".join(paths), texts=texts, pairs=pairs, labels=None,
-                       rows=np.concatenate([part.rows for part in parts]))
     return [merged.subset(keep)]
+
+
+def _joined(parts: list[TextSplit], cfg: DataConfig) -> TextSplit:
+    """One unlabelled split of several parts, in order."""
+    return TextSplit(name="unlabeled", source=", ".join(part.source for part in parts),
+                     texts=[text for part in parts for text in part.texts],
+                     pairs=None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs],
+                     labels=None, rows=np.concatenate([part.rows for part in parts]))
 
 
 def _outside(texts: list[str], held_out: list[TextSplit]) -> np.ndarray:
