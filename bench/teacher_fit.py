@@ -20,21 +20,16 @@ if TYPE_CHECKING:
     from distilora.data.dataset import TextSplit
 
 
-def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    scaled = logits / temperature
-    scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    return scaled / scaled.sum(axis=1, keepdims=True)
-
-
 def fit_of(run: Path) -> dict:
     """The teacher's targets on one student's training texts (and extra texts), and the student's scores."""
     from distilora.config import load_config
     from distilora.data.loading import load_splits
     from distilora.distill.teacher import soft_targets
+    from distilora.evaluation.metrics import probabilities
 
     cfg = load_config(run / "config.yaml")
     splits = load_splits(cfg.data, cfg.distill)
-    labels = splits.train.labels
+    labels, task = splits.train.labels, splits.label_space.task
 
     def score(split: "TextSplit") -> np.ndarray:
         return soft_targets(cfg.distill, split.texts, split.pairs, batch_size=cfg.eval.batch_size, desc="teacher")
@@ -43,12 +38,12 @@ def fit_of(run: Path) -> dict:
     row = {"run": str(run), "train_texts": len(labels),
            "teacher_agrees_with_labels": float((logits.argmax(axis=1) == labels).mean())}
     for temperature in (1.0, cfg.distill.temperature):
-        p_true = softmax(logits, temperature)[np.arange(len(labels)), labels]
+        p_true = probabilities(task, logits, temperature)[np.arange(len(labels)), labels]
         row[f"mean_p_label_T{temperature:g}"] = float(p_true.mean())
     extra = splits.unlabeled
     row["extra_texts"] = 0 if extra is None else len(extra)
     if extra is not None:
-        extra_probs = softmax(score(extra), 1.0)
+        extra_probs = probabilities(task, score(extra))
         row["extra_mean_max_p"] = float(extra_probs.max(axis=1).mean())
         if extra_probs.shape[1] == 2:
             row["extra_share_positive"] = float((extra_probs.argmax(axis=1) == 1).mean())
