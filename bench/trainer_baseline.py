@@ -4,8 +4,9 @@ A study's result is only half a comparison without the code a user would otherwi
 distilora run folder (its resolved `config.yaml` and `metrics/test.json`), rebuilds the very same train and test
 splits through distilora's own loader (same seed, same sampling), trains LoRA with Trainer + PEFT using the run's
 backbone, rank, alpha, dropout, learning rate, batch size, epochs, warm-up, weight decay, max length, seed and
-precision, and scores the same test rows at the 0.5 threshold (argmax). The Trainer keeps its last model, as a
-user's script does; it has no validation-picked checkpoint, threshold or temperature. Binary and multi-class runs.
+the precision its steps ran in (run.json's; a bf16 config runs in fp32 on a CPU without bf16), and scores the same
+test rows at the 0.5 threshold (argmax). The Trainer keeps its last model, as a user's script does; it has no
+validation-picked checkpoint, threshold or temperature. Binary and multi-class runs.
 
     python bench/trainer_baseline.py RUN_FOLDER [--name RESULTS_NAME]
 
@@ -84,7 +85,7 @@ def run_trainer(run: Path) -> dict:
                                weight_decay=cfg.train.weight_decay, lr_scheduler_type=cfg.train.scheduler,
                                max_grad_norm=cfg.train.max_grad_norm or 0.0, save_strategy="no", report_to=[],
                                use_cpu=not torch.cuda.is_available(), seed=cfg.train.seed, logging_steps=50,
-                               bf16=cfg.train.precision == "bf16"),
+                               bf16=ran_in_bf16(run, cfg.train.precision)),
         train_dataset=train_ds, data_collator=DataCollatorWithPadding(tokenizer), callbacks=[clock])
     trainer.train()
     logits = trainer.predict(test_ds).predictions
@@ -93,6 +94,11 @@ def run_trainer(run: Path) -> dict:
     return {"side": "Trainer + PEFT", **test_metrics(splits.test.labels, probs), "train_seconds": clock.train_seconds,
             "samples_per_s": len(splits.train) * cfg.train.epochs / clock.train_seconds, "trainable": trainable,
             "train_rows": len(splits.train), "test_rows": len(splits.test), "peak_rss_mb": peak_rss_mb()}
+
+
+def ran_in_bf16(run: Path, configured: str) -> bool:
+    """Whether the run's steps ran in bf16 (older run.json files lack the field: then the configured precision)."""
+    return json.loads((run / "run.json").read_text()).get("precision", configured) == "bf16"
 
 
 def distilora_side(run: Path) -> dict:
