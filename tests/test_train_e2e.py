@@ -22,8 +22,9 @@ from distilora.config import build_config
 from distilora.errors import DistiloraWarning
 from distilora.modeling.loading import load_run_model
 from distilora.runfolder import RunFolder
+from distilora.training.accelerator import make_accelerator
 from distilora.training.checkpoint import latest_checkpoint
-from distilora.training.runner import make_accelerator, train
+from distilora.training.runner import train
 from runs import logits_of
 from tinymodels import write_tiny_backbone, write_tiny_reviews
 

@@ -14,10 +14,10 @@ import numpy as np
 
 from distilora.config import RunConfig
 from distilora.data.dataset import TextSplit
-from distilora.cpu_bf16 import bf16_or_fp32
 from distilora.errors import ConfigError, RunFolderError
 from distilora.runfolder import (RunFolder, RunInfo, atomic_write_text, foreign_contents, is_run_folder, now_iso,
                                  partial_path, replace_dir_atomic, write_json_atomic)
+from distilora.training.accelerator import make_accelerator
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -26,49 +26,6 @@ if TYPE_CHECKING:
     from distilora.data.labels import LabelSpace
     from distilora.modeling.build import BuiltModel
     from distilora.training.loop import TrainSet
-
-
-def make_accelerator(cfg: RunConfig, logs_dir: Path | None = None) -> "Accelerator":
-    """Accelerate picks up `accelerate launch` settings; precision 'auto' means fp32 on CPU, bf16/fp16 on GPUs.
-    Trackers in train.report_to that keep files (TensorBoard) write them under logs_dir."""
-    import torch
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
-
-    precision = cfg.train.precision
-    if precision == "auto":
-        if torch.cuda.is_available():
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            precision = "no"
-    elif precision == "fp16" and not torch.cuda.is_available():  # Accelerate would silently train in fp32
-        raise ConfigError("train.precision: fp16 needs a CUDA GPU; on a CPU use bf16 (fast on CPUs with AVX512-BF16 "
-                          "or AMX) or auto (fp32)")
-    elif precision == "bf16" and not torch.cuda.is_available() and not bf16_or_fp32("train.precision: bf16"):
-        precision = "no"
-    # The state is a process-wide singleton that refuses a second precision, so a sweep over train.precision or a
-    # notebook training twice would fail; each run starts a fresh one (the distributed PartialState is kept).
-    AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=precision, cpu=_cpu_process_group(), log_with=cfg.train.report_to or None,
-                       project_dir=str(logs_dir) if logs_dir is not None else None)
-
-
-def _cpu_process_group() -> bool:
-    """Whether this process is one rank of a launch on machines without GPUs. Accelerate joins such ranks into a
-    CPU (gloo) process group only when told to stay on the CPU; left alone, every process trains the whole run by
-    itself. `accelerate launch --cpu` without mpirun starts one process only, so it is refused, not run N times
-    smaller than asked."""
-    import os
-
-    import torch
-
-    ranked = os.environ.get("LOCAL_RANK") is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1 \
-        or int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))) > 1
-    if os.environ.get("MASTER_ADDR") and not ranked and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true":
-        raise ConfigError("accelerate launch --cpu started a single process (Accelerate needs mpirun for that); on "
-                          "machines without GPUs launch with `accelerate launch --multi_gpu --num_processes N ...` "
-                          "or `torchrun --nproc_per_node N -m distilora.cli train ...`, which also run on CPUs")
-    return ranked and not torch.cuda.is_available()
 
 
 # fields that change how a run is watched, not what it trains: a finished or half-done run stays itself without them
@@ -238,12 +195,12 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
     from distilora.data.loading import load_splits
     from distilora.data.tokenize import load_fast_tokenizer, pad_token_id
-    from distilora.memory import peak_rss_mb, reset_peak_rss
+    from distilora.memory import reset_peak_rss
     from distilora.training.few_shot import few_shot_applies, training_settings
     from distilora.training.loop import TrainSet, fit
     from distilora.training.losses import class_weights
     from distilora.training.preflight import check_config, check_run, check_tokenizer
-    from distilora.training.tracking import check_trackers, start_tracking
+    from distilora.training.tracking import check_trackers
 
     reset_peak_rss()  # this run's own peak, also when a pipeline trained another model in this process before
     final = config.run_dir if config.run_dir.name else config.run_dir.resolve()
@@ -265,24 +222,13 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     tokenizer_dir = built.backbone_path  # a student keeps its own tokenizer; soft targets are per text
     tokenizer = load_fast_tokenizer(tokenizer_dir)
     check_tokenizer(tokenizer, tokenizer_dir, splits.train.texts)
+    _open_folder(config, partial, accelerator, resume=resume)
     if main:
-        if partial.exists() and not resume:
-            shutil.rmtree(partial)
-        partial.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(RunFolder(partial).config_yaml, config.to_yaml())
-    accelerator.wait_for_everyone()
-    start_tracking(accelerator, config)
-    if main:
-        for note in built.notes:
-            accelerator.print(note)
-        accelerator.print(f"method {settings.model.method}: trainable params {built.trainable_params:,} || all params "
-                          f"{built.total_params:,} || trainable% {100 * built.trainable_params / built.total_params:.2f}")
+        _announce(built, settings, accelerator)
 
     pad_id = pad_token_id(Path(tokenizer_dir), tokenizer)
-    max_length = config.data.max_length
-    encoded = {name: _encode(tokenizer, split, max_length) for name, split in
+    encoded = {name: _encode(tokenizer, split, config.data.max_length) for name, split in
                (("train", splits.train), ("validation", splits.validation), ("test", splits.test))}
-
     train_set = _training_set(config, splits, encoded["train"], tokenizer)
     weights = class_weights(config.train.class_weights, splits.train.labels, space.num_labels, space.is_multilabel)
     started = time.perf_counter()
@@ -292,32 +238,56 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     if main and (few_shot or not splits.validation_held_out):
         accelerator.print(_recipe_note(settings, splits, few_shot))
 
-    result = fit(settings, module, task=space.task, label_names=list(space.names),
-                 train=train_set,
-                 val=TrainSet(encoded["validation"], splits.validation.labels),
-                 work_dir=partial, accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
+    result = fit(settings, module, task=space.task, label_names=list(space.names), train=train_set,
+                 val=TrainSet(encoded["validation"], splits.validation.labels), work_dir=partial, accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
 
     if main:
-        temperature, thresholds, calibration = _evaluate_splits(RunFolder(partial), module, splits, encoded, settings,
-                                                                pad_id, accelerator, result.steps)
+        decision = _evaluate_splits(RunFolder(partial), module, splits, encoded, settings, pad_id, accelerator,
+                                    result.steps)
         _save_model(built, module, settings, partial)
-        info = RunInfo(task=space.task, labels=list(space.names), method=settings.model.method,
-                       backbone=config.model.backbone,
-                       max_length=max_length, text_pair=splits.train.pairs is not None, thresholds=thresholds,
-                       temperature=temperature, calibration=calibration, aux_names=splits.aux_names,
-                       student_layers=built.student_layers,
-                       trainable_params=built.trainable_params, total_params=built.total_params,
-                       train_seconds=round(preparation_seconds + result.train_seconds, 2),
-                       train_samples_per_second=round(result.samples_per_second, 2), peak_rss_mb=peak_rss_mb(),
-                       best_step=result.best_step,
-                       best_metric=result.best_metrics, few_shot=few_shot,
-                       validation_held_out=splits.validation_held_out, processes=accelerator.num_processes,
-                       precision=accelerator.mixed_precision,
-                       created=now_iso())
+        info = _run_info(config, settings, built, splits, result, decision, few_shot=few_shot,
+                         seconds=preparation_seconds + result.train_seconds, accelerator=accelerator)
         RunFolder(partial).write_info(info)
         _complete(RunFolder(partial), final, config, accelerator)
     accelerator.wait_for_everyone()
     return final
+
+
+def _open_folder(config: RunConfig, partial: Path, accelerator: "Accelerator", *, resume: bool) -> None:
+    """Create (or, resuming, keep) RUN.partial with the config in it, once all checks passed; then start trackers."""
+    from distilora.training.tracking import start_tracking
+
+    if accelerator.is_main_process:
+        if partial.exists() and not resume:
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(RunFolder(partial).config_yaml, config.to_yaml())
+    accelerator.wait_for_everyone()
+    start_tracking(accelerator, config)
+
+
+def _announce(built: "BuiltModel", settings: RunConfig, accelerator: "Accelerator") -> None:
+    for note in built.notes:
+        accelerator.print(note)
+    accelerator.print(f"method {settings.model.method}: trainable params {built.trainable_params:,} || all params "
+                      f"{built.total_params:,} || trainable% {100 * built.trainable_params / built.total_params:.2f}")
+
+
+def _run_info(config: RunConfig, settings: RunConfig, built: "BuiltModel", splits: "DataSplits", result: Any,
+              decision: dict[str, Any], *, few_shot: bool, seconds: float, accelerator: "Accelerator") -> RunInfo:
+    """run.json: what was trained, the decision rule chosen on validation, and how long and how big it ran."""
+    from distilora.memory import peak_rss_mb
+
+    space = splits.label_space
+    return RunInfo(task=space.task, labels=list(space.names), method=settings.model.method,
+                   backbone=config.model.backbone, max_length=config.data.max_length,
+                   text_pair=splits.train.pairs is not None, **decision, aux_names=splits.aux_names,
+                   student_layers=built.student_layers, trainable_params=built.trainable_params,
+                   total_params=built.total_params, train_seconds=round(seconds, 2),
+                   train_samples_per_second=round(result.samples_per_second, 2), peak_rss_mb=peak_rss_mb(),
+                   best_step=result.best_step, best_metric=result.best_metrics, few_shot=few_shot,
+                   validation_held_out=splits.validation_held_out, processes=accelerator.num_processes,
+                   precision=accelerator.mixed_precision, created=now_iso())
 
 
 def _training_module(built: "BuiltModel", splits: "DataSplits", encoded_train: Any, pad_id: int, config: RunConfig,
@@ -344,9 +314,9 @@ def _training_module(built: "BuiltModel", splits: "DataSplits", encoded_train: A
 
 def _evaluate_splits(folder: RunFolder, module: Any, splits: "DataSplits", encoded: dict[str, Any],
                      settings: RunConfig, pad_id: int, accelerator: "Accelerator",
-                     steps: int) -> tuple[float, list[float] | None, dict[str, Any] | None]:
+                     steps: int) -> dict[str, Any]:
     """With the kept weights: the decision rule fitted on validation, then metrics and predictions of every split
-    and the data summary written into the folder. Returns (temperature, thresholds, calibration note)."""
+    and the data summary written into the folder. Returns the rule: temperature, thresholds, calibration note."""
     from distilora.data.summary import summarize_splits
     from distilora.evaluation.decision import fit_decision
     from distilora.evaluation.metrics import evaluate_logits
@@ -369,7 +339,7 @@ def _evaluate_splits(folder: RunFolder, module: Any, splits: "DataSplits", encod
         log_split_metrics(accelerator, name, metrics, steps)
         folder.write_predictions(name, split.rows, split.texts, split.pairs, split.labels, split_logits)
     write_json_atomic(folder.data_summary_json, summarize_splits(splits))
-    return temperature, thresholds, calibration
+    return dict(temperature=temperature, thresholds=thresholds, calibration=calibration)
 
 
 def _complete(folder: RunFolder, final: Path, config: RunConfig, accelerator: "Accelerator") -> None:
