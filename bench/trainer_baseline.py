@@ -105,7 +105,8 @@ def distilora_side(run: Path) -> dict:
     metrics = json.loads((run / "metrics" / "test.json").read_text())
     info = json.loads((run / "run.json").read_text())
     return {"side": "distilora", **{k: metrics.get(k) for k in METRICS}, "train_seconds": info["train_seconds"],
-            "samples_per_s": info["train_samples_per_second"], "trainable": info["trainable_params"]}
+            "samples_per_s": info["train_samples_per_second"], "trainable": info["trainable_params"],
+            "peak_rss_mb": info.get("peak_rss_mb")}
 
 
 def main() -> None:
