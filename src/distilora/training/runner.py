@@ -239,7 +239,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
         accelerator.print(_recipe_note(settings, splits, few_shot))
 
     result = fit(settings, module, task=space.task, label_names=list(space.names), train=train_set,
-                 val=TrainSet(encoded["validation"], splits.validation.labels), work_dir=partial, accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
+                 val=TrainSet(encoded["validation"], splits.validation.labels), work_dir=partial,
+                 accelerator=accelerator, resume=resume, pad_id=pad_id, class_weights=weights)
 
     if main:
         decision = _evaluate_splits(RunFolder(partial), module, splits, encoded, settings, pad_id, accelerator,
