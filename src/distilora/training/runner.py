@@ -195,6 +195,7 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
 
     from distilora.data.loading import load_splits
     from distilora.data.tokenize import load_fast_tokenizer, pad_token_id
+    from distilora.allocator import keep_freed_memory
     from distilora.memory import reset_peak_rss
     from distilora.training.few_shot import few_shot_applies, training_settings
     from distilora.training.loop import TrainSet, fit
@@ -209,6 +210,8 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     main = accelerator.is_main_process
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    if config.train.reuse_freed_memory:
+        keep_freed_memory()
     _check_folder(config, final, partial, resume=resume, overwrite=overwrite)
     # bad data, a bad backbone or a bad layer spec fail here, before anything is written
     check_config(config)
