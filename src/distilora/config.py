@@ -73,7 +73,7 @@ class TrainConfig(_Section):
     batch_size: int = Field(32, gt=0, description="Global batch size (split across processes under accelerate launch).")
     grad_accum: int = Field(1, gt=0, description="Micro-batches accumulated per optimizer step.")
     max_batch_tokens: int | None = Field(None, gt=0, description="Run a batch whose padded size (texts x longest text) exceeds this many tokens as micro-batches within the same optimizer step: the same update (class-weighted losses are normalised per micro-batch), with activation memory bounded by the budget instead of the longest batch.")
-    reuse_freed_memory: bool = Field(True, description="Keep memory the C library frees for the next step instead of returning it to the kernel (glibc only): long inputs (256-512 tokens) trained 1.2-1.7x faster, at up to a third more peak memory; set false where memory is tight.")
+    reuse_freed_memory: bool = Field(True, description="Training and `distilora ship` keep memory the C library frees for the next step instead of returning it to the kernel (glibc only; for the rest of the process): long inputs (256-512 tokens) trained 1.2-1.7x faster, at up to a third more peak memory; set false where memory is tight.")
     gradient_checkpointing: bool = Field(False, description="Recompute each transformer layer's activations in the backward pass instead of keeping them: much less memory at long lengths (an mpnet teacher at 256-512 tokens), about a third more compute per step.")
     lr: float | None = Field(None, gt=0, description="Peak learning rate; empty = 5e-4 for lora, 5e-5 for full, 2e-3 for head.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and LayerNorm).")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from distilora.allocator import keep_freed_memory
 from distilora.config import RunConfig, build_config
 from distilora.errors import ConfigError
 from distilora.memory import peak_rss_mb, reset_peak_rss
@@ -99,6 +100,8 @@ def ship(config: RunConfig, *, stop_after: str | None = None, say: Callable[[str
     teacher_cfg = None if config.ship.teacher else teacher_config(config, folder)
     students = [student_config(config, folder, Path(config.ship.teacher or folder.teacher_dir), layers)
                 for layers in config.ship.students]  # every stage's config is checked before anything trains
+    if config.train.reuse_freed_memory:  # also for the teacher's scoring when a stopped pipeline resumes there
+        keep_freed_memory()
     reset_peak_rss()
     teacher = Path(config.ship.teacher) if teacher_cfg is None else _train_stage(teacher_cfg, say)
     peaks["teacher"] = _stage_peak_mb([] if teacher_cfg is None else [teacher])
