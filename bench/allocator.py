@@ -16,13 +16,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table, write_results  # noqa: E402
+from common import child_side, print_table, step_bench_arguments, write_results  # noqa: E402
 
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 SIDES = ("glibc", "glibc, freed memory kept (distilora)", "jemalloc (LD_PRELOAD)")
@@ -82,21 +81,11 @@ def run_side(side: str, args: argparse.Namespace) -> dict | None:
             print(f"skipped {side}: {JEMALLOC} is missing (apt-get install libjemalloc2)")
             return None
         env["LD_PRELOAD"] = str(JEMALLOC)
-    child = subprocess.run([sys.executable, __file__, "--side", side, "--batch", str(args.batch), "--length",
-                            str(args.length), "--steps", str(args.steps)], capture_output=True, text=True, env=env)
-    if child.returncode:
-        sys.exit(f"{side} failed: {child.stderr.strip().splitlines()[-1]}")
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    return child_side(__file__, side, args, env)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--length", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # the child process's job
-    parser.add_argument("--name", default="allocator")
-    args = parser.parse_args()
+    args = step_bench_arguments(__doc__.splitlines()[0], SIDES, length=512, name="allocator")
     if args.side:
         print(json.dumps(one_side(args.side, args.batch, args.length, args.steps)))
         return

@@ -1,9 +1,11 @@
 """Shared helpers for benchmarks: where the real data lives, machine facts, and writing results."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -103,3 +105,24 @@ def trainer_clock() -> Any:
                                 "accuracy": metrics["eval_accuracy"]})
 
     return TrainingClock()
+
+
+def step_bench_arguments(description: str, sides: tuple[str, ...], *, length: int, name: str) -> argparse.Namespace:
+    """Arguments of a bench that times training steps of a fixed shape, each side in a child process of its own
+    (which gets --side)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--length", type=int, default=length)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--side", choices=sides, help=argparse.SUPPRESS)  # the child process's job
+    parser.add_argument("--name", default=name)
+    return parser.parse_args()
+
+
+def child_side(script: str, side: str, args: argparse.Namespace, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one side of a step bench in a process of its own (its peak memory is its own); its JSON row."""
+    child = subprocess.run([sys.executable, script, "--side", side, "--batch", str(args.batch), "--length",
+                            str(args.length), "--steps", str(args.steps)], capture_output=True, text=True, env=env)
+    if child.returncode:
+        sys.exit(f"{side} failed: {child.stderr.strip().splitlines()[-1]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])

@@ -11,15 +11,13 @@ the length, not the words).
 """
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table, write_results  # noqa: E402
+from common import child_side, print_table, step_bench_arguments, write_results  # noqa: E402
 
 SIDES = ("eager attention (transformers)", "fused attention (distilora)", "fused + gradient checkpointing")
 
@@ -62,23 +60,13 @@ def one_side(side: str, batch: int, length: int, steps: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--length", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # the child process's job
-    parser.add_argument("--name", default="teacher_memory")
-    args = parser.parse_args()
+    args = step_bench_arguments(__doc__.splitlines()[0], SIDES, length=256, name="teacher_memory")
     if args.side:
         print(json.dumps(one_side(args.side, args.batch, args.length, args.steps)))
         return
     rows = []
     for side in SIDES:
-        child = subprocess.run([sys.executable, __file__, "--side", side, "--batch", str(args.batch), "--length",
-                                str(args.length), "--steps", str(args.steps)], capture_output=True, text=True)
-        if child.returncode:
-            sys.exit(f"{side} failed: {child.stderr.strip().splitlines()[-1]}")
-        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        rows.append(child_side(__file__, side, args))
         print_table(rows[-1:], list(rows[-1]))
     eager = rows[0]
     summary = {"against_eager": [{"side": row["side"], "speedup": round(eager["s_per_step"] / row["s_per_step"], 2),
