@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from distilora.allocator import keep_freed_memory
+from distilora.allocator import freed_memory_kept
 from distilora.config import RunConfig, build_config
 from distilora.errors import ConfigError
 from distilora.memory import peak_rss_mb, reset_peak_rss
@@ -92,6 +92,11 @@ def _export_stage(student: Path, formats: list[str], say: Callable[[str], None])
 
 def ship(config: RunConfig, *, stop_after: str | None = None, say: Callable[[str], None] = print) -> Path:
     """Run every stage up to ``stop_after`` (default: all); returns the ship folder."""
+    with freed_memory_kept(config.train.reuse_freed_memory):  # also for the teacher's scoring
+        return _ship(config, stop_after, say)
+
+
+def _ship(config: RunConfig, stop_after: str | None, say: Callable[[str], None]) -> Path:
     if stop_after is not None and stop_after not in STAGES:
         raise ConfigError(f"--stop-after {stop_after!r}: choose one of {', '.join(STAGES)}")
     folder = ShipFolder(config.run_dir)
@@ -100,8 +105,6 @@ def ship(config: RunConfig, *, stop_after: str | None = None, say: Callable[[str
     teacher_cfg = None if config.ship.teacher else teacher_config(config, folder)
     students = [student_config(config, folder, Path(config.ship.teacher or folder.teacher_dir), layers)
                 for layers in config.ship.students]  # every stage's config is checked before anything trains
-    if config.train.reuse_freed_memory:  # also for the teacher's scoring when a stopped pipeline resumes there
-        keep_freed_memory()
     reset_peak_rss()
     teacher = Path(config.ship.teacher) if teacher_cfg is None else _train_stage(teacher_cfg, say)
     peaks["teacher"] = _stage_peak_mb([] if teacher_cfg is None else [teacher])

@@ -191,11 +191,17 @@ def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path)
 
 def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -> Path:
     """Train, evaluate and write the run folder; returns its path."""
+    from distilora.allocator import freed_memory_kept
+
+    with freed_memory_kept(config.train.reuse_freed_memory):
+        return _train(config, resume=resume, overwrite=overwrite)
+
+
+def _train(config: RunConfig, *, resume: bool, overwrite: bool) -> Path:
     import torch
 
     from distilora.data.loading import load_splits
     from distilora.data.tokenize import load_fast_tokenizer, pad_token_id
-    from distilora.allocator import keep_freed_memory
     from distilora.memory import reset_peak_rss
     from distilora.training.few_shot import few_shot_applies, training_settings
     from distilora.training.loop import TrainSet, fit
@@ -210,8 +216,6 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False) -
     main = accelerator.is_main_process
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    if config.train.reuse_freed_memory:
-        keep_freed_memory()
     _check_folder(config, final, partial, resume=resume, overwrite=overwrite)
     # bad data, a bad backbone or a bad layer spec fail here, before anything is written
     check_config(config)
