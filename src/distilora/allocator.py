@@ -4,8 +4,8 @@ glibc serves each allocation above 32 MiB with its own mmap and unmaps it on fre
 such buffers on every layer of every step (16 texts x 12 heads x 512 x 512 scores), so each step faults them in
 again page by page, zeroed by the kernel: the 512-token IMDB runs spent up to half their CPU time in the kernel.
 Serving every allocation from the heap and not trimming it lets the next step reuse the same pages; blocks of many
-sizes pile up, though, so it is an option (train.reuse_freed_memory). The setting is process-wide: it holds for the
-outermost training or pipeline only, after which glibc's defaults come back and the kept memory is released.
+sizes pile up, though, so it is an option (train.reuse_freed_memory). The setting is process-wide: it holds while the
+training or pipeline that asked for it runs, after which glibc's defaults come back and the kept memory is released.
 Where the C library is not glibc (macOS, musl), this does nothing.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Iterator
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4      # glibc's mallopt parameter numbers (malloc.h)
 NEVER_TRIM = 2**31 - 1                      # mallopt takes an int: 2 GiB of free heap top before any is returned
 DEFAULT_TRIM, DEFAULT_MMAP_MAX = 128 * 1024, 65536  # glibc's own defaults
-_depth = 0
+_kept = False  # whether an enclosing freed_memory_kept block holds the setting
 
 
 def _glibc() -> Any | None:
@@ -47,14 +47,14 @@ def release_freed_memory() -> None:
 
 @contextlib.contextmanager
 def freed_memory_kept(enabled: bool) -> Iterator[None]:
-    """Keep freed memory while the block runs (the outermost of nested blocks decides), then release it."""
-    global _depth
-    outermost = _depth == 0
-    applied = enabled and outermost and keep_freed_memory()
-    _depth += 1
+    """Keep freed memory while the block runs, then release it; inside a block that keeps it already (a ship stage's
+    training), leave it to that block."""
+    global _kept
+    applied = enabled and not _kept and keep_freed_memory()
+    _kept = _kept or applied
     try:
         yield
     finally:
-        _depth -= 1
         if applied:
+            _kept = False
             release_freed_memory()
