@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import child_side, print_table, step_bench_arguments, write_results  # noqa: E402
+from common import (child_side, mpnet_lora_step_setup, print_table, step_bench_arguments,  # noqa: E402
+                    write_side_comparison)
 
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 SIDES = ("glibc", "glibc, freed memory kept (distilora)", "jemalloc (LD_PRELOAD)")
@@ -30,28 +31,14 @@ SIDES = ("glibc", "glibc, freed memory kept (distilora)", "jemalloc (LD_PRELOAD)
 def one_side(side: str, batch: int, length: int, steps: int) -> dict:
     """Train ``steps`` steps after one warm-up step in this process; returns time, CPU split and peak memory."""
     import torch
-    from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForSequenceClassification
 
     from distilora.allocator import keep_freed_memory
     from distilora.cpu_bf16 import native_bf16
     from distilora.memory import peak_rss_mb, reset_peak_rss
-    from distilora.modeling.backbone import quiet_transformers, resolve_backbone
-    from distilora.modeling.build import lora_target_modules
-    from distilora.modeling.fast_attention import use_fused_attention
 
     if side == SIDES[1]:
         keep_freed_memory()
-    torch.manual_seed(0)
-    with quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(resolve_backbone("mpnet"), num_labels=2)
-    use_fused_attention(model)
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=16, lora_alpha=32, modules_to_save=["classifier"],
-                      target_modules=lora_target_modules(model, "auto"))
-    model = get_peft_model(model, lora).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-4)
-    ids = torch.randint(1000, 30000, (batch, length))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 2, (batch,))}
+    model, optimizer, inputs = mpnet_lora_step_setup(batch, length, num_labels=2)
     bf16 = native_bf16()
     seconds, usage = [], None
     for step in range(steps + 1):
@@ -95,13 +82,7 @@ def main() -> None:
         if row is not None:
             rows.append(row)
             print_table(rows[-1:], list(rows[-1]))
-    base = rows[0]
-    summary = {"against_glibc": [{"side": row["side"], "speedup": round(base["s_per_step"] / row["s_per_step"], 2),
-                                  "kernel_s_saved": round(base["kernel_s"] - row["kernel_s"], 1)}
-                                 for row in rows[1:]]}
-    print(summary)
-    command = "python bench/allocator.py " + " ".join(sys.argv[1:])
-    print(f"wrote {write_results(args.name, {'command': command, 'rows': rows, **summary})}")
+    write_side_comparison(args, rows, "against_glibc", {"kernel_s_saved": "kernel_s"})
 
 
 if __name__ == "__main__":

@@ -126,3 +126,46 @@ def child_side(script: str, side: str, args: argparse.Namespace, env: dict[str, 
     if child.returncode:
         sys.exit(f"{side} failed: {child.stderr.strip().splitlines()[-1]}")
     return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def mpnet_lora_step_setup(batch: int, length: int, num_labels: int, *, fused: bool = True,
+                          recompute: bool = False) -> tuple[Any, Any, dict[str, Any]]:
+    """The mpnet teacher as `distilora ship` trains it (LoRA r=16 on the default targets, fused attention unless
+    told not), its AdamW and one random batch of the given shape: what the step benches time."""
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    from distilora.modeling.backbone import quiet_transformers, resolve_backbone
+    from distilora.modeling.build import lora_target_modules
+    from distilora.modeling.fast_attention import use_fused_attention
+    from distilora.modeling.recompute import recompute_layer_activations
+
+    torch.manual_seed(0)
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(resolve_backbone("mpnet"), num_labels=num_labels)
+    if fused:
+        use_fused_attention(model)
+    if recompute:
+        recompute_layer_activations(model)
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=16, lora_alpha=32, modules_to_save=["classifier"],
+                      target_modules=lora_target_modules(model, "auto"))
+    model = get_peft_model(model, lora).train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-4)
+    ids = torch.randint(1000, 30000, (batch, length))
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+              "labels": torch.randint(0, num_labels, (batch,))}
+    return model, optimizer, inputs
+
+
+def write_side_comparison(args: argparse.Namespace, rows: list[dict[str, Any]], key: str,
+                          gains: dict[str, str]) -> None:
+    """Compare every side of a step bench with the first (its speed-up, and each ``gains`` column: the first
+    side's value minus this side's) and write the results file with the command that reproduces it."""
+    base = rows[0]
+    summary = {key: [{"side": row["side"], "speedup": round(base["s_per_step"] / row["s_per_step"], 2),
+                      **{out: round(base[column] - row[column], 1) for out, column in gains.items()}}
+                     for row in rows[1:]]}
+    print(summary)
+    command = f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])
+    print(f"wrote {write_results(args.name, {'command': command, 'rows': rows, **summary})}")

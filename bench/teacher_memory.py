@@ -17,36 +17,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import child_side, print_table, step_bench_arguments, write_results  # noqa: E402
+from common import (child_side, mpnet_lora_step_setup, print_table, step_bench_arguments,  # noqa: E402
+                    write_side_comparison)
 
 SIDES = ("eager attention (transformers)", "fused attention (distilora)", "fused + gradient checkpointing")
 
 
 def one_side(side: str, batch: int, length: int, steps: int) -> dict:
     """Train ``steps`` steps after one warm-up step in this process; returns seconds per step and peak memory."""
-    import torch
-    from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForSequenceClassification
-
     from distilora.memory import peak_rss_mb, reset_peak_rss
-    from distilora.modeling.backbone import quiet_transformers, resolve_backbone
-    from distilora.modeling.build import lora_target_modules
-    from distilora.modeling.fast_attention import use_fused_attention
-    from distilora.modeling.recompute import recompute_layer_activations
 
-    torch.manual_seed(0)
-    with quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(resolve_backbone("mpnet"), num_labels=5)
-    if side != SIDES[0]:
-        use_fused_attention(model)
-    if side == SIDES[2]:
-        recompute_layer_activations(model)
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=16, lora_alpha=32, modules_to_save=["classifier"],
-                      target_modules=lora_target_modules(model, "auto"))
-    model = get_peft_model(model, lora).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-4)
-    ids = torch.randint(1000, 30000, (batch, length))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 5, (batch,))}
+    model, optimizer, inputs = mpnet_lora_step_setup(batch, length, num_labels=5, fused=side != SIDES[0],
+                                                     recompute=side == SIDES[2])
     reset_peak_rss()
     seconds = []
     for _ in range(steps + 1):
@@ -68,13 +50,7 @@ def main() -> None:
     for side in SIDES:
         rows.append(child_side(__file__, side, args))
         print_table(rows[-1:], list(rows[-1]))
-    eager = rows[0]
-    summary = {"against_eager": [{"side": row["side"], "speedup": round(eager["s_per_step"] / row["s_per_step"], 2),
-                                  "memory_saved_mb": round(eager["peak_rss_mb"] - row["peak_rss_mb"], 1)}
-                                 for row in rows[1:]]}
-    print(summary)
-    command = "python bench/teacher_memory.py " + " ".join(sys.argv[1:])
-    print(f"wrote {write_results(args.name, {'command': command, 'rows': rows, **summary})}")
+    write_side_comparison(args, rows, "against_eager", {"memory_saved_mb": "peak_rss_mb"})
 
 
 if __name__ == "__main__":
