@@ -80,19 +80,21 @@ def test_mpnet_teacher_distils_into_a_bert_student_across_tokenizers_with_unlabe
     assert '"unlabeled"' in summary.read_text() and (run / "report.html").is_file()
 
 
-def test_unlabelled_texts_that_are_also_test_texts_are_dropped(tmp_path, mpnet_teacher):
+def test_unlabelled_texts_that_are_also_training_or_test_texts_are_dropped(tmp_path, mpnet_teacher):
     from distilora.data.loading import load_splits
 
     teacher, _ = mpnet_teacher
     raw = tiny_raw(tmp_path)
     test_file = write_tiny_reviews(tmp_path / "test.csv", 30, seed=3)
     pool = tmp_path / "pool.txt"
-    test_texts = [line.split(",")[0] for line in test_file.read_text().split("\n")[1:] if line]
-    pool.write_text("\n".join(test_texts + ["a brand new text nobody evaluates"]) + "\n")
     raw["data"]["test"] = str(test_file)
     raw["distill"] = {"teacher": str(teacher), "unlabeled": str(pool)}
     cfg = build_config(raw)
+    test_texts = [line.split(",")[0] for line in test_file.read_text().split("\n")[1:] if line]
+    training_text = load_splits(cfg.data).train.texts[0]  # labelled already: its targets come with it
+    pool.write_text("\n".join([*test_texts, training_text, "a brand new text nobody evaluates"]) + "\n")
     splits = load_splits(cfg.data, cfg.distill)
+    assert training_text in splits.train.texts
     assert splits.unlabeled.texts == ["a brand new text nobody evaluates"]
 
 

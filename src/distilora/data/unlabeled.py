@@ -14,8 +14,9 @@ def load_unlabeled(distill: DistillConfig, cfg: DataConfig, train: TextSplit,
                    held_out: list[TextSplit]) -> TextSplit | None:
     """The texts of distill.unlabeled (one or more files; sampled to distill.unlabeled_size, seeded), then the
     distill.augment copies of the training texts, without any text of the validation / test splits, so that soft
-    targets never carry an evaluation text into training."""
-    parts = _file_texts(distill, cfg, held_out) if distill.unlabeled else []
+    targets never carry an evaluation text into training. The files' texts also leave out the labelled training
+    texts, which have their targets already (a pool that is the training file itself would repeat them)."""
+    parts = _file_texts(distill, cfg, [train, *held_out]) if distill.unlabeled else []
     if distill.augment:
         from distilora.data.augment import augmented_copies
 
@@ -24,15 +25,15 @@ def load_unlabeled(distill: DistillConfig, cfg: DataConfig, train: TextSplit,
     return _joined(parts, cfg) if parts else None
 
 
-def _file_texts(distill: DistillConfig, cfg: DataConfig, held_out: list[TextSplit]) -> list[TextSplit]:
+def _file_texts(distill: DistillConfig, cfg: DataConfig, known: list[TextSplit]) -> list[TextSplit]:
     paths = [distill.unlabeled] if isinstance(distill.unlabeled, str) else list(distill.unlabeled)
     merged = _joined([read_texts(path, cfg, "distill.unlabeled") for path in paths], cfg)
-    keep = _outside(merged.texts, held_out)
+    keep = _outside(merged.texts, known)
     if distill.unlabeled_size is not None and distill.unlabeled_size < len(keep):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(keep, distill.unlabeled_size, replace=False))
     if len(keep) == 0:
-        raise DataError(f"{', '.join(paths)}: no unlabelled text is left (every one is also a validation or test "
-                        f"text); give other texts in distill.unlabeled")
+        raise DataError(f"{', '.join(paths)}: no unlabelled text is left (every one is also a training, validation "
+                        f"or test text); give other texts in distill.unlabeled")
     return [merged.subset(keep)]
 
 
@@ -44,7 +45,7 @@ def _joined(parts: list[TextSplit], cfg: DataConfig) -> TextSplit:
                      labels=None, rows=np.concatenate([part.rows for part in parts]))
 
 
-def _outside(texts: list[str], held_out: list[TextSplit]) -> np.ndarray:
-    """Indices of the texts that are no validation or test text."""
-    evaluation = {text for split in held_out for text in split.texts}
-    return np.array([i for i, text in enumerate(texts) if text not in evaluation], dtype=np.int64)
+def _outside(texts: list[str], splits: list[TextSplit]) -> np.ndarray:
+    """Indices of the texts that are in none of the splits."""
+    seen = {text for split in splits for text in split.texts}
+    return np.array([i for i, text in enumerate(texts) if text not in seen], dtype=np.int64)
