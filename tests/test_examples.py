@@ -158,10 +158,10 @@ def test_example_config_trains_on_a_few_rows_of_its_data(config_path, tmp_path, 
 
     config = load_config(config_path)
     raw = _tiny_raw(config, tmp_path, backbone, prepared, "run")
-    if config.distill.unlabeled:  # a few training texts stand in for the unlabelled file (a bench script makes it)
-        pool = tmp_path / "unlabeled.txt"
+    if config.distill.unlabeled:  # the training texts, words reversed, stand in for the unlabelled file (the loader
+        pool = tmp_path / "unlabeled.txt"  # leaves out the labelled texts themselves)
         texts = _read_cached(raw["data"]["train"], config.data.model_dump_json())[config.data.text_column]
-        pool.write_text("".join(f"{text}\n" for text in texts), encoding="utf-8")
+        pool.write_text("".join(" ".join(reversed(text.split())) + "\n" for text in texts), encoding="utf-8")
         raw["distill"]["unlabeled"] = str(pool)
     if config.distill.teacher or config.distill.unlabeled or config.distill.augment:  # a tiny teacher stands in
         teacher = _tiny_raw(config, tmp_path, backbone, prepared, "teacher")
