@@ -40,7 +40,8 @@ def test_a_64_mib_block_comes_from_the_heap_only_while_freed_memory_is_kept(mode
 
 TRIM_PROBE = """
 import ctypes, sys, time, warnings
-from distilora.allocator import freed_memory_kept, resident_bytes
+from distilora.allocator import freed_memory_kept
+from distilora.memory import resident_bytes
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from distilora.errors import DistiloraWarning
+from distilora.memory import resident_bytes
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4      # glibc's mallopt parameter numbers (malloc.h)
 NEVER_TRIM = 2**31 - 1                      # mallopt takes an int: 2 GiB of free heap top before any is returned
@@ -63,14 +64,6 @@ def machine_memory_bytes() -> int:
     except OSError:
         return total
     return min(total, int(limit)) if limit.isdigit() else total
-
-
-def resident_bytes() -> int:
-    """This process's resident memory now (0 where /proc is not there)."""
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
 
 
 class _Watcher(threading.Thread):

@@ -1,4 +1,5 @@
-"""Peak resident memory of this process, per stage: the number users plan machines by.
+"""Resident memory of this process, now and at its peak per stage: the numbers users plan machines by (and the
+kept-memory watcher bounds by).
 
 Linux keeps the process's high-water mark (VmHWM); writing 5 to /proc/self/clear_refs resets it, so a stage that
 runs after another in the same process (the `ship` pipeline) reports its own peak, not the earlier stage's. Where
@@ -6,9 +7,10 @@ runs after another in the same process (the `ship` pipeline) reports its own pea
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+STATUS, CLEAR_REFS, STATM = Path("/proc/self/status"), Path("/proc/self/clear_refs"), Path("/proc/self/statm")
 
 
 def reset_peak_rss() -> None:
@@ -28,3 +30,11 @@ def peak_rss_mb() -> float | None:
     except OSError:
         return None
     return None
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now, in bytes (0 where /proc is not there)."""
+    try:
+        return int(STATM.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
