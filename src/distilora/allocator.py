@@ -29,6 +29,7 @@ NEVER_TRIM = 2**31 - 1                      # mallopt takes an int: 2 GiB of fre
 DEFAULT_TRIM, DEFAULT_MMAP_MAX = 128 * 1024, 65536  # glibc's own defaults
 KEEP_SHARE = 0.7                            # of the machine's memory, above which kept memory is handed back
 WATCH_SECONDS = 0.5
+REGROW_SHARE = 0.05                          # of the limit: growth after a trim that earns the next one
 _kept = False  # whether an enclosing freed_memory_kept block holds the setting
 
 
@@ -68,17 +69,26 @@ def machine_memory_bytes() -> int:
 
 class _Watcher(threading.Thread):
     """Hands the heap's free pages back to the kernel whenever the process grows past ``limit`` bytes, so kept
-    memory speeds steps up without ever taking the machine's last gigabytes."""
+    memory speeds steps up without ever taking the machine's last gigabytes.
+
+    Where the memory in use is itself above the limit, a trim frees little and another would free nothing, so the
+    next one waits until the process has grown a further ``REGROW_SHARE`` of the limit past what the last trim
+    left, or has fallen back under the limit."""
 
     def __init__(self, libc: Any, limit: int) -> None:
         super().__init__(name="distilora-freed-memory", daemon=True)
         self.libc, self.limit, self.trims, self.stop = libc, limit, 0, threading.Event()
 
     def run(self) -> None:
+        bound = self.limit
         while not self.stop.wait(WATCH_SECONDS):
-            if resident_bytes() > self.limit:
+            resident = resident_bytes()
+            if resident <= self.limit:
+                bound = self.limit
+            elif resident > bound:
                 self.libc.malloc_trim(0)
                 self.trims += 1
+                bound = max(self.limit, resident_bytes() + int(REGROW_SHARE * self.limit))
 
 
 @contextlib.contextmanager
