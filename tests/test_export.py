@@ -54,8 +54,11 @@ def test_onnx_export_checks_itself_times_every_engine_and_takes_any_batch_shape(
     stored = json.loads((run / "onnx" / "export.json").read_text())
     assert stored["onnx"]["max_abs_logit_diff"] == report["max_abs_logit_diff"] and "speed" in stored
 
+    import onnx
     import onnxruntime as ort
 
+    # eager attention traced: no IsNaN/Where guard over every attention score (SDPA's opset-17 form)
+    assert "IsNaN" not in {node.op_type for node in onnx.load(str(run / "onnx" / "model.onnx")).graph.node}
     session = ort.InferenceSession(str(run / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
     for batch, width in ((1, 5), (3, 17)):

@@ -7,6 +7,7 @@ here, since which one is fastest depends on the CPU and the batch size.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -14,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -223,10 +224,27 @@ def _onnx_export(model, path: Path, inputs: list[str]) -> None:
     dummy = tuple(torch.zeros((2, 8), dtype=torch.long) if name == "token_type_ids" else
                   torch.ones((2, 8), dtype=torch.long) for name in inputs)
     axes = {name: {0: "batch", 1: "sequence"} for name in inputs} | {"logits": {0: "batch"}}
-    with torch.inference_mode(), warnings.catch_warnings():
+    with torch.inference_mode(), warnings.catch_warnings(), _eager_attention(model):
         warnings.simplefilter("ignore")  # tracer notes about Python control flow in transformers' masking code
         torch.onnx.export(LogitsOnly().eval(), dummy, str(path), input_names=inputs, output_names=["logits"],
                           dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+@contextlib.contextmanager
+def _eager_attention(model) -> Iterator[None]:
+    """Trace transformers' eager attention instead of its SDPA path. Traced to opset 17, SDPA with a boolean mask
+    becomes plain products plus an IsNaN/Where guard over every attention score: at 512 tokens in batches of 32 the
+    guard and its mask took over half of ONNX Runtime's time (BENCHMARKS.md, ONNX attention). The eager form
+    computes the same scores with one additive mask."""
+    previous = getattr(model.config, "_attn_implementation", None)
+    if previous != "sdpa":
+        yield
+        return
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(previous)
 
 
 def _quantize_int8(fp32: Path, int8: Path, calibration: list[dict[str, np.ndarray]]) -> None:
