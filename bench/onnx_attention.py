@@ -4,7 +4,8 @@ eager graph after ONNX Runtime's own transformer fusion, with the PyTorch engine
 the same texts, in one process.
 
 Per engine: samples/s over the texts in batches of 32 (length-sorted, as `distilora predict` batches them), the
-largest logit difference from PyTorch fp32, and for the ONNX graphs the three operators ONNX Runtime spent most
+largest logit difference from PyTorch fp32, how far a text's probability moves with its batch (the export's
+batch-invariance check, on the first 32 texts), and for the ONNX graphs the three operators ONNX Runtime spent most
 time in on one full batch (its profiler).
 
     python bench/onnx_attention.py RUN --rows 256        # IMDB test reviews at the run's max_length
@@ -105,6 +106,7 @@ def main() -> None:
     from distilora.data.tokenize import encode
     from distilora.inference.classifier import Classifier
     from distilora.inference.export import calibration_batches
+    from distilora.inference.invariance import batch_invariance
     from distilora.inference.onnx_backend import OnnxEngine
     from distilora.runfolder import RunFolder
 
@@ -124,6 +126,7 @@ def main() -> None:
         expected = logits if expected is None else expected
         rows.append({"engine": name, "samples_per_s_b32": round(len(texts) / seconds, 2),
                      "max_abs_logit_diff": float(np.abs(logits - expected).max()),
+                     "batch_max_prob_diff": batch_invariance(classifier, texts)["max_abs_prob_diff"],
                      "top_operators": ", ".join(top_operators(graphs[name], longest, classifier.engine.inputs))
                      if name in graphs else ""})
     print_table(rows, list(rows[0]))
