@@ -36,6 +36,7 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
 
     from distilora.errors import ConfigError
     from distilora.serving.app import Limits, allowed_hosts_for
+    from distilora.serving.service import refuse_batch_dependent_engine
     from distilora.serving.workers import SETTINGS_ENV, ServeSettings, shared_metrics_dir
 
     try:  # a busy port is said before minutes of model loading, not after
@@ -44,6 +45,7 @@ def serve(run: Annotated[Path, typer.Argument(help="Run folder.")],
     except OSError as err:
         raise ConfigError(f"--host {host} --port {port}: cannot listen there ({err.strerror}); pick another --port "
                           f"or stop what is using it") from None
+    refuse_batch_dependent_engine(backend, micro_batch_ms)  # here too, before any worker starts loading
     if token_file:
         _read_token(token_file)  # checked here, read again by each worker (the token never enters the environment)
     limits = Limits(max_chars=max_chars, max_texts=max_texts, max_body_bytes=max_body_bytes, max_file_rows=max_file_rows)

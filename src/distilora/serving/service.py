@@ -9,6 +9,7 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from distilora.errors import ConfigError
 from distilora.evaluation.metrics import HEADLINE_METRICS
 from distilora.inference.classifier import Classifier
 from distilora.runfolder import RunFolder
@@ -16,6 +17,16 @@ from distilora.serving.batcher import MicroBatcher
 from distilora.serving.observability import ServerMetrics
 from distilora.serving.schemas import (Limits, ModelCard, PredictionOut, PredictRequest, PredictResponse,
                                        request_model, text_type)
+
+
+def refuse_batch_dependent_engine(backend: str, micro_batch_ms: float) -> None:
+    """The micro-batcher puts concurrent clients' texts in one batch, so an engine whose scores move with the batch
+    would make one client's score depend on another's traffic. PyTorch under bf16 autocast does: by up to 0.005 in
+    probability on IMDB reviews (BENCHMARKS.md, "Long texts on an AMX Xeon"), where fp32 and ONNX stay within 1e-4."""
+    if backend == "torch-bf16" and micro_batch_ms > 0:
+        raise ConfigError(f"--backend torch-bf16 with --micro-batch-ms {micro_batch_ms:g}: bf16 scores change with "
+                          f"the other texts in a batch, so one client's scores would depend on another's traffic; "
+                          f"serve it with --micro-batch-ms 0, or use --backend onnx, onnx-int8 or torch")
 
 
 @dataclass
@@ -39,6 +50,7 @@ class ServedModel:
     @classmethod
     def load(cls, run_dir: str | Path, backend: str, threads: int | None, limits: Limits,
              micro_batch_ms: float) -> "ServedModel":
+        refuse_batch_dependent_engine(backend, micro_batch_ms)
         folder = RunFolder(run_dir)
         return cls(folder, Classifier.load(folder.path, backend=backend, threads=threads), backend, limits,
                    micro_batch_ms)
