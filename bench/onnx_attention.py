@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def export_graphs(classifier, folder: Path, calibration_texts: list[str]) -> dic
     for form in ("sdpa", "eager"):
         fp32, int8 = folder / f"{form}.onnx", folder / f"{form}.int8.onnx"
         if form == "sdpa":  # the form before: trace whatever attention the model was loaded with
-            with _patched(export, "_eager_attention", lambda _model: contextlib.nullcontext()):
+            with mock.patch.object(export, "_eager_attention", lambda _model: contextlib.nullcontext()):
                 export._onnx_export(model, fp32, inputs)
         else:
             export._onnx_export(model, fp32, inputs)
@@ -66,16 +67,6 @@ def fused(graph: Path, config) -> Path:
     path = graph.with_name("eager.fused.onnx")
     optimized.save_model_to_file(str(path))
     return path
-
-
-@contextlib.contextmanager
-def _patched(module, name: str, value):
-    original = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
 
 
 def top_operators(graph: Path, batch: dict[str, np.ndarray], inputs: list[str]) -> list[str]:
@@ -110,11 +101,12 @@ def main() -> None:
     from distilora.inference.onnx_backend import OnnxEngine
     from distilora.runfolder import RunFolder
 
+    folder = RunFolder(args.run)
     reference = Classifier.load(args.run, backend="torch")
-    validation = [row["text"] for row in RunFolder(args.run).predictions("validation")][:CALIBRATION_TEXTS]
+    validation = [row["text"] for row in folder.predictions("validation")][:CALIBRATION_TEXTS]
     graphs = export_graphs(reference, Path(tempfile.mkdtemp(prefix="onnx-attention-")), validation)
     engines = {"torch fp32": reference, "torch bf16": Classifier.load(args.run, backend="torch-bf16")}
-    engines |= {name: Classifier(reference.info, OnnxEngine(path), RunFolder(args.run).model_dir)
+    engines |= {name: Classifier(reference.info, OnnxEngine(path), folder.model_dir)
                 for name, path in graphs.items()}
     longest = calibration_batches(reference, texts, None, batch_size=32)[-1]
     rows, expected = [], None
