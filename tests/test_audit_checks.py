@@ -99,6 +99,6 @@ def test_cli_choices_are_the_librarys_and_bad_ones_are_refused_by_the_parser(tmp
     out = subprocess.run([sys.executable, "-m", "distilora.cli", "predict", str(tmp_path), "x", "--backend", "tensorrt"],
                          env=ENV, capture_output=True, text=True, timeout=60)
     said = " ".join(re.sub("[│╭╮╰╯─]", " ", out.stderr).split())  # the parser's message, unwrapped from its box
-    assert out.returncode == 2 and "'tensorrt' is not one of 'auto', 'torch', 'torch-bf16', 'onnx', 'onnx-int8'" in said
+    assert out.returncode == 2 and "'tensorrt' is not one of 'auto', 'torch', 'torch-bf16', 'onnx', 'onnx-fused', 'onnx-int8'" in said
     assert "distilora 0.1.0" in subprocess.run([sys.executable, "-m", "distilora.cli", "--version"], env=ENV,
                                                capture_output=True, text=True, timeout=60).stdout

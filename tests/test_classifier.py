@@ -127,10 +127,10 @@ def test_onnx_path_never_imports_torch(tmp_path):
 
 def test_missing_export_and_unknown_backend_say_what_to_do(tmp_path):
     run = make_tiny_run(tmp_path)
-    for backend in ("onnx", "onnx-int8"):
-        with pytest.raises(RunFolderError, match=f"not exported yet; run `distilora export .* --format {backend}`"):
+    for backend, fmt in (("onnx", "onnx"), ("onnx-fused", "onnx"), ("onnx-int8", "onnx-int8")):
+        with pytest.raises(RunFolderError, match=f"not exported yet; run `distilora export .* --format {fmt}`"):
             Classifier.load(run, backend=backend)
-    with pytest.raises(RunFolderError, match="not one of torch, torch-bf16, onnx, onnx-int8"):
+    with pytest.raises(RunFolderError, match="not one of torch, torch-bf16, onnx, onnx-fused, onnx-int8"):
         Classifier.load(run, backend="tensorrt")
     with pytest.raises(RunFolderError, match="run folder not found"):
         Classifier.load(tmp_path / "nowhere")

@@ -45,26 +45,35 @@ def test_merging_a_run_without_an_adapter_is_refused(tmp_path):
 def test_onnx_export_checks_itself_times_every_engine_and_takes_any_batch_shape(tmp_path):
     run = make_tiny_run(tmp_path, method="lora", task="multilabel")
     report = export_run(run, "onnx")
-    assert sorted(p.name for p in (run / "onnx").iterdir()) == ["export.json", "model.onnx", "tokenizer.json",
-                                                                 "tokenizer_config.json"]
+    assert sorted(p.name for p in (run / "onnx").iterdir()) == ["export.json", "model.fused.onnx", "model.onnx",
+                                                                 "tokenizer.json", "tokenizer_config.json"]
     assert report["max_abs_logit_diff"] < 1e-4 and report["accuracy_against"] == "gold labels"
     assert report["checked_on"].endswith("validation.jsonl") and report["accuracy_drop_points"] == 0
-    assert set(report["timings"]) == {"torch", "onnx"} and report["fastest_batch32"] in report["timings"]
+    assert set(report["timings"]) == {"torch", "onnx", "onnx-fused"} and report["fastest_batch32"] in report["timings"]
     assert all(t["samples_per_s_batch32"] > 0 and t["ms_one_text_p50"] > 0 for t in report["timings"].values())
     stored = json.loads((run / "onnx" / "export.json").read_text())
     assert stored["onnx"]["max_abs_logit_diff"] == report["max_abs_logit_diff"] and "speed" in stored
+    assert stored["onnx-fused"] == report["fused"] and report["fused"]["max_abs_logit_diff"] < 1e-4
+    assert report["fused"]["batch_invariance"]["max_abs_prob_diff"] <= 1e-5
 
     import onnx
     import onnxruntime as ort
 
+    operators = {name: {node.op_type for node in onnx.load(str(run / "onnx" / name)).graph.node}
+                 for name in ("model.onnx", "model.fused.onnx")}
     # eager attention traced: no IsNaN/Where guard over every attention score (SDPA's opset-17 form)
-    assert "IsNaN" not in {node.op_type for node in onnx.load(str(run / "onnx" / "model.onnx")).graph.node}
-    session = ort.InferenceSession(str(run / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
-    for batch, width in ((1, 5), (3, 17)):
-        ones = np.ones((batch, width), dtype=np.int64)
-        (logits,) = session.run(["logits"], {"input_ids": ones * 7, "attention_mask": ones, "token_type_ids": 0 * ones})
-        assert logits.shape == (batch, 2)
+    assert "IsNaN" not in operators["model.onnx"] and "Attention" not in operators["model.onnx"]  # portable ONNX
+    assert {"Attention", "SkipLayerNormalization"} <= operators["model.fused.onnx"]  # ONNX Runtime's own operators
+    for name in ("model.onnx", "model.fused.onnx"):
+        session = ort.InferenceSession(str(run / "onnx" / name), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
+        for batch, width in ((1, 5), (3, 17)):
+            ones = np.ones((batch, width), dtype=np.int64)
+            (logits,) = session.run(["logits"], {"input_ids": ones * 7, "attention_mask": ones,
+                                                 "token_type_ids": 0 * ones})
+            assert logits.shape == (batch, 2)
+    texts, saved = stored_logits(run)
+    np.testing.assert_allclose(Classifier.load(run, backend="onnx-fused").predict_logits(texts), saved, atol=1e-4)
 
 
 def test_int8_export_quantises_a_checked_fp32_graph(tmp_path):
@@ -74,7 +83,7 @@ def test_int8_export_quantises_a_checked_fp32_graph(tmp_path):
     assert stored["onnx"]["max_abs_logit_diff"] < 1e-4
     assert report["file"] == "model.int8.onnx" and stored["onnx-int8"]["file"] == "model.int8.onnx"
     assert 0 < report["max_abs_logit_diff"] < 1.0  # quantised, so not bit-exact, but close
-    assert set(report["timings"]) == {"torch", "onnx", "onnx-int8"}
+    assert set(report["timings"]) == {"torch", "onnx", "onnx-fused", "onnx-int8"}
     int8 = Classifier.load(run, backend="onnx-int8")
     texts, saved = stored_logits(run)
     assert np.abs(int8.predict_logits(texts) - saved).max() == pytest.approx(report["max_abs_logit_diff"], abs=1e-5)
@@ -92,6 +101,22 @@ def test_a_failed_check_refuses_the_export_and_keeps_the_previous_one(tmp_path):
         export_run(run, "merged", max_logit_diff=-1.0)
     assert {p.name: p.read_bytes() for p in (run / "onnx").iterdir()} == before
     assert not (run / "merged").exists() and not leftovers(run)
+
+
+def test_a_fused_graph_that_fails_its_check_is_left_out_and_the_plain_one_kept(tmp_path, monkeypatch):
+    import shutil
+
+    from distilora.inference import export
+
+    other = make_tiny_run(tmp_path, name="other", seed=1)
+    export_run(other, "onnx")
+    monkeypatch.setattr(export, "fuse_graph",  # a "fusion" that gives another model's graph: its logits differ
+                        lambda graph, target, config: shutil.copy(other / "onnx" / "model.onnx", target) and None)
+    run = make_tiny_run(tmp_path, seed=0)
+    report = export_run(run, "onnx")
+    assert report["fused"]["skipped"].startswith("onnx-fused export: logits differ from PyTorch")
+    assert report["max_abs_logit_diff"] < 1e-4 and set(report["timings"]) == {"torch", "onnx"}
+    assert not (run / "onnx" / "model.fused.onnx").exists() and not leftovers(run)
 
 
 def test_export_without_labels_compares_with_pytorch_decisions(tmp_path):

@@ -121,6 +121,10 @@ def test_mpnet_onnx_export_matches_torch(tmp_path, mpnet_teacher):
     run = Path(shutil.copytree(mpnet_teacher[0], tmp_path / "run"))
     result = export_run(run, "onnx")
     assert result["max_abs_logit_diff"] < 1e-4
+    # ONNX Runtime's fusion knows BERT's attention, not MPNet's position-biased one: said, and no file written
+    assert result["fused"] == {"format": "onnx-fused",
+                               "skipped": "ONNX Runtime's fusion does not cover 'mpnet' models"}
+    assert not (run / "onnx" / "model.fused.onnx").exists()
     texts = [r["text"] for r in RunFolder(run).predictions("test")]
     np.testing.assert_allclose(Classifier.load(run, backend="onnx").predict_logits(texts),
                                Classifier.load(run).predict_logits(texts), atol=1e-4)

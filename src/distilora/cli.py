@@ -232,6 +232,10 @@ def export(run: Annotated[Path, typer.Argument(help="Run folder.")],
         found = result["batch_invariance"]
         typer.echo(f"batch invariance on {found['texts']} texts: scores move by at most {found['max_abs_prob_diff']:.1e} "
                    f"between alone and batched, {found['decision_changes']} decisions change")
+    if "fused" in result:
+        fused = result["fused"]
+        typer.echo(f"onnx-fused left out: {fused['skipped']}" if "skipped" in fused else
+                   f"wrote {run / 'onnx' / fused['file']}: max |logit diff| vs PyTorch {fused['max_abs_logit_diff']:.2e}")
     if "timings" not in result:
         return
     typer.echo(f"{'engine':<10} {'samples/s @32':>14} {'ms / 1 text':>12}")

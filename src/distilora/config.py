@@ -113,7 +113,7 @@ class EvalConfig(_Section):
 
 class DistillConfig(_Section):
     teacher: str | None = Field(None, description="Teacher run folder for soft targets; empty = no soft-target distillation.")
-    teacher_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field("auto", description="Engine that scores texts for soft targets; auto = the teacher's exported fp32 ONNX graph when present, else torch; torch-bf16 is about 2x faster on CPUs with bf16.")
+    teacher_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-fused", "onnx-int8"] = Field("auto", description="Engine that scores texts for soft targets; auto = the teacher's exported fp32 ONNX graph when present (the fused one first), else torch; torch-bf16 is about 2x faster on CPUs with bf16.")
     unlabeled: Union[str, list[str], None] = Field(None, description="Unlabelled texts (one or more files, same formats and text columns as data.train, or .txt one per line) that train on the teacher's soft targets only; texts that are also training, validation or test texts are left out.")
     unlabeled_size: int | None = Field(None, gt=0, description="Use at most this many unlabelled texts (seeded sample); empty = all.")
     augment: int = Field(0, ge=0, le=16, description="Perturbed copies of each training text (words dropped, or one span kept) that the teacher scores and the student trains on with soft targets only; 0 = none.")

@@ -135,8 +135,10 @@ def _stage_peak_mb(trained: list[Path]) -> float | None:
 
 
 def engine_rows(runs: list[Path], timing_texts: int = 64) -> list[dict[str, Any]]:
-    """One row per run and engine (torch, and each exported ONNX graph): size, test metrics, training time, and
-    samples/s on batches of 32 test texts, all timed here, one engine after another."""
+    """One row per run and engine (torch; torch-bf16 where the CPU has native bf16; each exported ONNX graph): size,
+    test metrics, training time, and samples/s on batches of 32 test texts, all timed here, one engine after
+    another."""
+    from distilora.cpu_bf16 import native_bf16
     from distilora.inference.classifier import ONNX_FILES, Classifier
     from distilora.inference.export import time_engine
     from distilora.reporting.compare import compare_runs
@@ -146,7 +148,8 @@ def engine_rows(runs: list[Path], timing_texts: int = 64) -> list[dict[str, Any]
         folder = RunFolder(run)
         predictions = folder.predictions(summary["split"])
         texts = [r["text"] for r in predictions]
-        engines = ["torch", *(name for name, file in ONNX_FILES.items() if (folder.onnx_dir / file).is_file())]
+        engines = ["torch", *(["torch-bf16"] if native_bf16() else []),
+                   *(name for name, file in ONNX_FILES.items() if (folder.onnx_dir / file).is_file())]
         for engine in engines:
             classifier = Classifier.load(run, backend=engine)
             timing = time_engine(classifier, texts[:timing_texts])

@@ -12,7 +12,8 @@ Layout (format 1)::
       base/               LoRA runs whose base exists nowhere else (a layer-dropped student, an added mean-pooling
                           layer): that base, save_pretrained, under the unwrapped parameter names
       merged/             optional (--merge / export merged): LoRA folded into full weights + tokenizer
-      onnx/               optional (export): model.onnx, model.int8.onnx, tokenizer.json, export.json
+      onnx/               optional (export): model.onnx (standard operators), model.fused.onnx (ONNX Runtime's
+                          fused operators; BERT-type models), model.int8.onnx, tokenizer.json, export.json
       metrics/<split>.json        metrics per split: validation, test, or eval-<file stem> for `distilora eval`
       predictions/<split>.jsonl   one row per text: text (and text_pair for pair runs), label (gold), logits
       history.jsonl       one line per evaluation: step, epoch, train_loss, val metrics, lr, seconds

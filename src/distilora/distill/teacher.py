@@ -49,11 +49,14 @@ def default_cache_dir() -> Path:
 
 
 def teacher_engine(teacher_run: str | Path, setting: str) -> str:
-    """The backend that scores for a teacher: 'auto' takes the exported fp32 ONNX graph when there is one (checked
-    against PyTorch at export, and faster on most CPUs), else torch."""
+    """The backend that scores for a teacher: 'auto' takes an exported fp32 ONNX graph when there is one (checked
+    against PyTorch at export, and faster on most CPUs; the fused one first), else torch."""
     if setting != "auto":
         return setting
-    return "onnx" if (RunFolder(teacher_run).onnx_dir / "model.onnx").is_file() else "torch"
+    from distilora.inference.classifier import ONNX_FILES
+
+    onnx_dir = RunFolder(teacher_run).onnx_dir
+    return next((name for name in ("onnx-fused", "onnx") if (onnx_dir / ONNX_FILES[name]).is_file()), "torch")
 
 
 def teacher_logits(teacher_run: str | Path, texts: list[str], pairs: list[str] | None, *, cache_dir: Path,

@@ -18,8 +18,8 @@ from distilora.errors import ConfigError, RunFolderError
 from distilora.evaluation.metrics import decide, probabilities
 from distilora.runfolder import RunFolder, RunInfo
 
-BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
-ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-fused", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-fused": "model.fused.onnx", "onnx-int8": "model.int8.onnx"}
 
 
 def fastest_backend(folder: RunFolder) -> str:
@@ -65,8 +65,8 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "torch", threads: int | None = None) -> "Classifier":
-        """Load a run folder. backend: 'torch', 'torch-bf16' (bf16 autocast), 'onnx' or 'onnx-int8' (the ONNX ones
-        need `distilora export`), or 'auto' (fastest_backend)."""
+        """Load a run folder. backend: 'torch', 'torch-bf16' (bf16 autocast), 'onnx', 'onnx-fused' or 'onnx-int8'
+        (the ONNX ones need `distilora export`), or 'auto' (fastest_backend)."""
         folder = RunFolder(path)
         info = folder.info()
         backend = fastest_backend(folder) if backend == "auto" else backend
@@ -80,7 +80,10 @@ class Classifier:
 
         model_file = folder.onnx_dir / ONNX_FILES[backend]
         if not model_file.is_file():
-            raise RunFolderError(f"{model_file}: not exported yet; run `distilora export {folder.path} --format {backend}`")
+            fmt, note = ("onnx", " (it fuses BERT-type models; onnx/export.json says why not)") \
+                if backend == "onnx-fused" else (backend, "")
+            raise RunFolderError(f"{model_file}: not exported yet; run `distilora export {folder.path} --format {fmt}`"
+                                 f"{note}")
         return cls(info, OnnxEngine(model_file, threads), folder.onnx_dir)
 
     def predict_logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 64,

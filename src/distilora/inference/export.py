@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import shutil
 import time
 import warnings
@@ -21,11 +20,12 @@ import numpy as np
 
 from distilora.errors import ExportError
 from distilora.inference.classifier import ONNX_FILES, Classifier
+from distilora.inference.fusion import fuse_graph, quiet_onnxruntime
 from distilora.inference.invariance import FP32_TOLERANCE, INT8_TOLERANCE, batch_invariance
 from distilora.runfolder import RunFolder, RunInfo, replace_dir_atomic, staging_dir, write_json_atomic
 
-FORMATS = ("merged", "onnx", "onnx-int8")
-FP32_FORMATS = ("merged", "onnx")  # these must reproduce the logits; int8 is judged on accuracy only
+FORMATS = ("merged", "onnx", "onnx-int8")  # onnx also writes the onnx-fused engine where ONNX Runtime can fuse it
+FP32_FORMATS = ("merged", "onnx", "onnx-fused")  # these must reproduce the logits; int8 is judged on accuracy only
 SAMPLE_TEXTS = ["This is wonderful, thank you so much!", "I want a refund, this is broken.",
                 "How do I reset my password?", "ok", "The package arrived a day late but everything works fine " * 3]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "merges.txt",
@@ -178,6 +178,8 @@ def _export_onnx(folder: RunFolder, info: RunInfo, checks: CheckSet, fmt: str, m
             _onnx_export(reference.engine.model, fp32, reference.engine.inputs)
             reports["onnx"] = _check_onnx(info, checks, reference_logits, fp32, staging, "onnx")
             enforce_bounds("onnx", reports["onnx"], max_logit_diff, max_drop)
+            reports["onnx-fused"] = _fused_engine(info, checks, reference_logits, reference.engine.model.config,
+                                                  staging, max_logit_diff, max_drop)
         if fmt == "onnx-int8":
             int8 = staging / ONNX_FILES["onnx-int8"]
             rows = folder.predictions("validation")[:CALIBRATION_LIMIT]
@@ -196,7 +198,26 @@ def _export_onnx(folder: RunFolder, info: RunInfo, checks: CheckSet, fmt: str, m
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return {**reports[fmt], **speed}
+    fused = {"fused": reports["onnx-fused"]} if "onnx-fused" in reports else {}
+    return {**reports[fmt], **fused, **speed}
+
+
+def _fused_engine(info: RunInfo, checks: CheckSet, reference_logits: np.ndarray, config: Any, staging: Path,
+                  max_logit_diff: float, max_drop: float) -> dict[str, Any]:
+    """The fused form of the checked fp32 graph, checked like it. A graph that cannot be fused, or whose fused form
+    fails a check, is left out and the report says why: the plain graph serves the same scores."""
+    fused = staging / ONNX_FILES["onnx-fused"]
+    fused.unlink(missing_ok=True)  # from an earlier export of another graph
+    skipped = fuse_graph(staging / ONNX_FILES["onnx"], fused, config)
+    if skipped is not None:
+        return {"format": "onnx-fused", "skipped": skipped}
+    report = _check_onnx(info, checks, reference_logits, fused, staging, "onnx-fused")
+    try:
+        enforce_bounds("onnx-fused", report, max_logit_diff, max_drop)
+    except ExportError as err:
+        fused.unlink()
+        return {"format": "onnx-fused", "skipped": str(err)}
+    return report
 
 
 def _check_onnx(info: RunInfo, checks: CheckSet, reference_logits: np.ndarray, model_file: Path, tokenizer_dir: Path,
@@ -271,15 +292,10 @@ def _quantize_int8(fp32: Path, int8: Path, calibration: list[dict[str, np.ndarra
     # quantising those as well cost 0.8 points instead of 0.3 (BENCHMARKS.md)
     projections = [node.name for node in graph.node if node.op_type == "MatMul" and any(
         len(widths.get(name, ())) == 2 and widths[name][0] <= widths[name][1] for name in node.input)]
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # onnxruntime logs a generic "run pre-processing first" hint at WARNING
-    try:
+    with quiet_onnxruntime():
         quantize_static(str(fp32), str(int8), Batches(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
                         nodes_to_quantize=projections, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
-    finally:
-        root.setLevel(level)
 
 
 def calibration_batches(classifier: Classifier, texts: list[str], pairs: list[str] | None,

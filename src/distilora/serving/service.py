@@ -26,7 +26,7 @@ def refuse_batch_dependent_engine(backend: str, micro_batch_ms: float) -> None:
     if backend == "torch-bf16" and micro_batch_ms > 0:
         raise ConfigError(f"--backend torch-bf16 with --micro-batch-ms {micro_batch_ms:g}: bf16 scores change with "
                           f"the other texts in a batch, so one client's scores would depend on another's traffic; "
-                          f"serve it with --micro-batch-ms 0, or use --backend onnx, onnx-int8 or torch")
+                          f"serve it with --micro-batch-ms 0, or use --backend onnx, onnx-fused, onnx-int8 or torch")
 
 
 @dataclass
