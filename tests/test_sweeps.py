@@ -118,3 +118,21 @@ def test_compare_runs_cli(tmp_path, config):
     assert [r["run"] for r in table] == ["peft.r=2", "peft.r=4"] and all(r["method"] == "lora" for r in table)
     assert int(table[0]["trainable_params"]) < int(table[1]["trainable_params"])  # rank 2 adapters are smaller
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 1000
+    # how sure: intervals for both runs, the second paired with the first (same test texts) and given a verdict
+    section = (tmp_path / "cmp" / "comparison.md").read_text().split("## How sure")[1]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| peft.r")]
+    assert [r[1] for r in rows] == ["accuracy", "f1", "accuracy", "f1"]
+    assert rows[0][-1].startswith("baseline") and rows[2][-1].rstrip(" |") in ("ahead", "behind", "within noise")
+    assert "How sure" in out.stdout
+
+
+def test_compare_does_not_pair_runs_scored_on_other_texts(tmp_path, config):
+    from distilora.reporting.compare import certainty_rows
+
+    grid_sweep(config, parse_grid(["peft.r=2,4"]), tmp_path / "s", metric="accuracy", split="test", say=lambda _: None)
+    first, second = sorted((tmp_path / "s" / "trials").iterdir())
+    predictions = second / "predictions" / "test.jsonl"
+    predictions.write_text("\n".join(predictions.read_text().split("\n")[1:]))  # one test text fewer
+    rows = certainty_rows([first, second], "test")
+    assert rows[-1]["verdict"].startswith("not paired") and "difference" not in rows[-1]
+    assert rows[-1]["low"] <= rows[-1]["value"] <= rows[-1]["high"]  # its own interval is still given

@@ -288,12 +288,17 @@ def sweep(config: ConfigArg = None, set_: SetOpt = None,
 def compare(runs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],
             split: Annotated[str, typer.Option(help="Split whose metrics are compared.")] = "test",
             out: Annotated[Path, typer.Option(help="Where to write comparison.csv/.md/.png.")] = Path("comparison")) -> None:
-    """Compare runs: method, parameters, training time and speed, metrics; a table and a bar chart."""
-    from distilora.reporting.compare import COLUMNS, compare_runs, markdown_table, split_warnings, write_comparison
+    """Compare runs: method, parameters, training time and speed, metrics; a table and a bar chart; and how sure each
+    figure is: 95% bootstrap intervals, and each run's difference to the first with its paired interval."""
+    from distilora.reporting.compare import (COLUMNS, certainty_markdown, certainty_rows, compare_runs,
+                                             split_warnings, write_comparison)
+    from distilora.reporting.html_parts import markdown_table
 
     rows = compare_runs(runs, split)
-    paths = write_comparison(rows, out)
-    typer.echo(markdown_table(rows, COLUMNS))
+    certainty = certainty_rows(runs, rows[0]["split"])
+    paths = write_comparison(rows, out, certainty)
+    typer.echo(markdown_table(rows, list(COLUMNS)))
+    typer.echo("\n" + certainty_markdown(certainty))
     for warning in split_warnings(rows):
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"\nwrote {paths['csv']}, {paths['md']}, {paths['png']}")

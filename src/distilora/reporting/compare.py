@@ -4,6 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from distilora.reporting.html_parts import markdown_table
 from distilora.runfolder import RunFolder, atomic_write_file, atomic_write_text, write_csv_atomic
 
 METRICS = ("accuracy", "subset_accuracy", "f1", "macro_f1", "micro_f1", "roc_auc", "pr_auc")
@@ -41,31 +44,70 @@ def split_warnings(rows: list[dict[str, Any]]) -> list[str]:
     return warnings
 
 
-def markdown_table(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> str:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.4f}"
-        if isinstance(value, int):
-            return f"{value:,}"
-        return "" if value is None else str(value)
+def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict[str, Any]]:
+    """Per run and headline metric: the value on the split with its 95% bootstrap interval, and the difference to
+    the first run with its paired interval and verdict, where both were scored on the same texts."""
+    from distilora.evaluation.uncertainty import RESAMPLES, metric_intervals, paired_difference
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    scored = [_decisions(Path(run), split) for run in run_dirs]
+    base, base_name = scored[0], Path(run_dirs[0]).name
+    rows = []
+    for index, (run, (task, labels, preds, texts, n_classes)) in enumerate(zip(run_dirs, scored)):
+        if labels is None:
+            rows.append({"run": Path(run).name, "metric": "", "verdict": f"no labelled predictions/{split}.jsonl"})
+            continue
+        paired = index > 0 and base[3] == texts and base[0] == task and np.array_equal(base[1], labels)
+        differences = paired_difference(task, labels, base[2], preds, n_classes) if paired else {}
+        for metric, interval in metric_intervals(task, labels, preds, n_classes).items():
+            row: dict[str, Any] = {"run": Path(run).name, "metric": metric, **interval, "resamples": RESAMPLES}
+            if index == 0:
+                row["verdict"] = "baseline"
+            elif not paired:
+                row["verdict"] = f"not paired: scored on other {split} texts than {base_name}"
+            else:
+                change = differences[metric]
+                row.update(difference=change["difference"], difference_low=change["low"],
+                           difference_high=change["high"], verdict=change["verdict"])
+            rows.append(row)
+    return rows
 
 
-def write_comparison(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Path]:
-    """comparison.csv, comparison.md and comparison.png (grouped bars of the metrics every run has)."""
+CERTAINTY_COLUMNS = ("run", "metric", "value", "low", "high", "difference", "difference_low", "difference_high",
+                     "verdict")
+
+
+def _decisions(run: Path, split: str) -> tuple[str, Any, Any, list[str], int]:
+    """(task, gold labels, the run's own decisions, texts, number of classes) on a split, from its saved logits and
+    the temperature and thresholds it was scored with."""
+    from distilora.evaluation.metrics import decide, probabilities
+
+    folder = RunFolder(run)
+    info = folder.info()
+    predictions = folder.predictions(split)
+    if not predictions or any(r["label"] is None for r in predictions):
+        return info.task, None, None, [], len(info.labels)
+    metrics = folder.metrics(split) or {}
+    labels = np.asarray([r["label"] for r in predictions], dtype=np.int64)
+    logits = np.asarray([r["logits"] for r in predictions], dtype=np.float64)
+    probs = probabilities(info.task, logits, metrics.get("temperature", info.temperature))
+    preds = decide(info.task, probs, metrics.get("thresholds", info.thresholds))
+    return info.task, labels, preds, [r["text"] for r in predictions], len(info.labels)
+
+
+def write_comparison(rows: list[dict[str, Any]], out_dir: Path,
+                     certainty: list[dict[str, Any]] | None = None) -> dict[str, Path]:
+    """comparison.csv, comparison.md (with the intervals, when given) and comparison.png (grouped bars of the
+    metrics every run has)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out_dir / "comparison.csv", rows, list(COLUMNS))
     notes = "".join(f"\n> warning: {w}\n" for w in split_warnings(rows))
-    atomic_write_text(out_dir / "comparison.md", markdown_table(rows, COLUMNS) + "\n" + notes)
+    sure = "" if not certainty else ("\n" + certainty_markdown(certainty) + "\n")
+    atomic_write_text(out_dir / "comparison.md", markdown_table(rows, list(COLUMNS)) + "\n" + notes + sure)
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     shown = [m for m in METRICS if all(isinstance(r.get(m), float) for r in rows)]
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(shown) * len(rows) / 2 + 3), 4))
@@ -83,13 +125,24 @@ def write_comparison(rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Pat
     return {"csv": out_dir / "comparison.csv", "md": out_dir / "comparison.md", "png": out_dir / "comparison.png"}
 
 
+def certainty_markdown(rows: list[dict[str, Any]]) -> str:
+    """The intervals as a section a reader can act on: which gaps are larger than the split's noise."""
+    first = rows[0]["run"] if rows else ""
+    return "\n".join([
+        "## How sure: 95% bootstrap intervals", "",
+        f"low-high: the metric's interval over {rows[0].get('resamples', '')} resamples of the split's texts; "
+        f"difference: the run minus {first} on the same resamples (paired); within noise: that interval holds 0. "
+        "Training seeds add their own spread on top.", "",
+        markdown_table(rows, list(CERTAINTY_COLUMNS))])
+
+
 ENGINE_COLUMNS = ("run", "engine", "student_layers", "total_params", "train_seconds", "split", "n", *METRICS,
                   "samples_per_s_batch32", "ms_one_text_p50")
 
 
 def write_engine_comparison(rows: list[dict[str, Any]], md_path: Path, png_path: Path) -> None:
     """A table of every model x engine, and a plot of the main metric against samples/s (up and right is better)."""
-    atomic_write_text(md_path, markdown_table(rows, ENGINE_COLUMNS) + "\n")
+    atomic_write_text(md_path, markdown_table(rows, list(ENGINE_COLUMNS)) + "\n")
     import matplotlib
 
     matplotlib.use("Agg")
