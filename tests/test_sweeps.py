@@ -121,8 +121,8 @@ def test_compare_runs_cli(tmp_path, config):
     # how sure: intervals for both runs, the second paired with the first (same test texts) and given a verdict
     section = (tmp_path / "cmp" / "comparison.md").read_text().split("## How sure")[1]
     rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| peft.r")]
-    assert [r[1] for r in rows] == ["accuracy", "f1", "accuracy", "f1"]
-    assert rows[0][-1].startswith("baseline") and rows[2][-1].rstrip(" |") in ("ahead", "behind", "within noise")
+    assert [r[1] for r in rows] == ["accuracy", "f1", "roc_auc", "pr_auc"] * 2
+    assert rows[0][-1].startswith("baseline") and rows[4][-1].rstrip(" |") in ("ahead", "behind", "within noise")
     assert "How sure" in out.stdout
 
 

@@ -5,21 +5,24 @@ import numpy as np
 import pytest
 
 from distilora.evaluation.metrics import evaluate_logits
-from distilora.evaluation.uncertainty import (bootstrap_counts, metric_intervals, paired_difference,
-                                              weighted_scores)
+from distilora.evaluation.uncertainty import bootstrap_counts, difference, intervals, resample, weighted_scores
 
 
-def _logits_for(preds: np.ndarray, k: int) -> np.ndarray:
-    return np.eye(k)[preds] * 5.0
+def _probs_for(preds: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Probabilities whose argmax is preds, with some spread so that ranking metrics have ties to break."""
+    logits = np.eye(k)[preds] * 3.0 + rng.random((len(preds), k))
+    e = np.exp(logits)
+    return e / e.sum(1, keepdims=True)
 
 
 @pytest.mark.parametrize("task,k", [("binary", 2), ("multiclass", 4)])
 def test_unit_weights_reproduce_the_splits_own_metrics(task, k):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, k - 1 if task == "multiclass" else k, 300)  # multiclass: the last class never occurs
-    preds = np.where(rng.random(300) < 0.7, labels, rng.integers(0, k, 300))
-    own = evaluate_logits(task, _logits_for(preds, k), labels, [f"c{i}" for i in range(k)])
-    scores = weighted_scores(task, labels, preds, np.ones(300), k)
+    probs = _probs_for(np.where(rng.random(300) < 0.7, labels, rng.integers(0, k, 300)), k, rng)
+    own = evaluate_logits(task, np.log(probs), labels, [f"c{i}" for i in range(k)], thresholds=[0.4])
+    scores = weighted_scores(task, labels, probs, [0.4], np.ones(300))
+    assert set(scores) == ({"accuracy", "f1", "roc_auc", "pr_auc"} if task == "binary" else {"accuracy", "macro_f1"})
     for metric, values in scores.items():
         assert values[0] == pytest.approx(own[metric])
 
@@ -28,22 +31,25 @@ def test_unit_weights_reproduce_multilabel_metrics():
     rng = np.random.default_rng(1)
     labels = (rng.random((200, 5)) < 0.2).astype(int)
     preds = np.where(rng.random((200, 5)) < 0.8, labels, 1 - labels)
-    own = evaluate_logits("multilabel", np.where(preds == 1, 4.0, -4.0), labels, list("abcde"))
-    scores = weighted_scores("multilabel", labels, preds, np.ones(200), 5)
+    logits = np.where(preds == 1, 4.0, -4.0)
+    own = evaluate_logits("multilabel", logits, labels, list("abcde"))
+    scores = weighted_scores("multilabel", labels, 1 / (1 + np.exp(-logits)), None, np.ones(200))
     for metric in ("subset_accuracy", "micro_f1", "macro_f1"):
         assert scores[metric][0] == pytest.approx(own[metric])
 
 
 def test_counts_weigh_texts_as_if_repeated():
     rng = np.random.default_rng(2)
-    labels, preds = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
     counts = next(bootstrap_counts(50, resamples=1, seed=3))[0]
     assert counts.sum() == 50
     repeated = np.repeat(np.arange(50), counts)
-    weighted = weighted_scores("multiclass", labels, preds, counts, 3)
-    explicit = weighted_scores("multiclass", labels[repeated], preds[repeated], np.ones(len(repeated)), 3)
-    assert weighted["macro_f1"][0] == pytest.approx(explicit["macro_f1"][0])
-    assert weighted["accuracy"][0] == pytest.approx(explicit["accuracy"][0])
+    for task, k in (("multiclass", 3), ("binary", 2)):
+        labels = rng.integers(0, k, 50)
+        probs = _probs_for(rng.integers(0, k, 50), k, rng)
+        weighted = weighted_scores(task, labels, probs, None, counts)
+        explicit = weighted_scores(task, labels[repeated], probs[repeated], None, np.ones(len(repeated)))
+        for metric in weighted:
+            assert weighted[metric][0] == pytest.approx(explicit[metric][0])
 
 
 def test_interval_holds_the_value_and_narrows_with_more_texts():
@@ -51,8 +57,8 @@ def test_interval_holds_the_value_and_narrows_with_more_texts():
     widths = []
     for n in (400, 10_000):
         labels = rng.integers(0, 2, n)
-        preds = np.where(rng.random(n) < 0.8, labels, 1 - labels)
-        interval = metric_intervals("binary", labels, preds, 2, resamples=500)["accuracy"]
+        probs = _probs_for(np.where(rng.random(n) < 0.8, labels, 1 - labels), 2, rng)
+        interval = intervals(resample("binary", labels, probs, None, resamples=500))["accuracy"]
         assert interval["low"] < interval["value"] < interval["high"]
         widths.append(interval["high"] - interval["low"])
     assert 3.5 < widths[0] / widths[1] < 6.5  # sqrt(25) = 5: a standard error shrinks with the square root of n
@@ -62,17 +68,18 @@ def test_paired_difference_tells_a_real_gap_from_a_few_texts():
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 2, 1000)
     a = np.where(rng.random(1000) < 0.8, labels, 1 - labels)
-    few = a.copy()
-    wrong = np.flatnonzero(a != labels)[:3]
-    few[wrong] = labels[wrong]  # b fixes 3 of a's mistakes: 0.3 points
-    many = a.copy()
-    wrong = np.flatnonzero(a != labels)[:100]
-    many[wrong] = labels[wrong]  # b fixes 100: 10 points
-    assert paired_difference("binary", labels, a, few, 2)["accuracy"]["verdict"] == "within noise"
-    gain = paired_difference("binary", labels, a, many, 2)["accuracy"]
-    assert gain["verdict"] == "ahead" and gain["difference"] == pytest.approx(0.1)
-    assert paired_difference("binary", labels, many, a, 2)["accuracy"]["verdict"] == "behind"
-    same = paired_difference("binary", labels, a, a, 2)["f1"]
+    few, many = a.copy(), a.copy()
+    wrong = np.flatnonzero(a != labels)
+    few[wrong[:3]] = labels[wrong[:3]]  # b fixes 3 of a's mistakes: 0.3 points
+    many[wrong[:100]] = labels[wrong[:100]]  # b fixes 100: 10 points
+    run_a, run_few, run_many = (resample("binary", labels, np.eye(2)[p] * 0.8 + 0.1, None, resamples=500)
+                                for p in (a, few, many))
+    assert difference(run_a, run_few)["accuracy"]["verdict"] == "within noise"
+    gain = difference(run_a, run_many)
+    assert gain["accuracy"]["verdict"] == "ahead" and gain["accuracy"]["difference"] == pytest.approx(0.1)
+    assert gain["pr_auc"]["verdict"] == "ahead"
+    assert difference(run_many, run_a)["accuracy"]["verdict"] == "behind"
+    same = difference(run_a, run_a)["f1"]
     assert same["difference"] == same["low"] == same["high"] == 0.0 and same["verdict"] == "within noise"
 
 
@@ -84,6 +91,7 @@ def test_pairing_is_tighter_than_two_separate_intervals():
     a = np.where(rng.random(2000) < 0.85, labels, 1 - labels)
     b = a.copy()
     b[:40] = labels[:40]
-    single = metric_intervals("binary", labels, a, 2, resamples=500)["accuracy"]
-    paired = paired_difference("binary", labels, a, b, 2, resamples=500)["accuracy"]
+    run_a, run_b = (resample("binary", labels, np.eye(2)[p] * 0.8 + 0.1, None, resamples=500) for p in (a, b))
+    single = intervals(run_a)["accuracy"]
+    paired = difference(run_a, run_b)["accuracy"]
     assert (paired["high"] - paired["low"]) < 0.5 * (single["high"] - single["low"])

@@ -47,18 +47,20 @@ def split_warnings(rows: list[dict[str, Any]]) -> list[str]:
 def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict[str, Any]]:
     """Per run and headline metric: the value on the split with its 95% bootstrap interval, and the difference to
     the first run with its paired interval and verdict, where both were scored on the same texts."""
-    from distilora.evaluation.uncertainty import RESAMPLES, metric_intervals, paired_difference
+    from distilora.evaluation.uncertainty import RESAMPLES, difference, intervals, resample
 
-    scored = [_decisions(Path(run), split) for run in run_dirs]
+    scored = [_scored(Path(run), split) for run in run_dirs]
+    resampled = [None if labels is None else resample(task, labels, *decision)
+                 for task, labels, decision, _ in scored]
     base, base_name = scored[0], Path(run_dirs[0]).name
     rows = []
-    for index, (run, (task, labels, preds, texts, n_classes)) in enumerate(zip(run_dirs, scored)):
-        if labels is None:
+    for index, (run, (task, labels, _, texts), this) in enumerate(zip(run_dirs, scored, resampled)):
+        if this is None:
             rows.append({"run": Path(run).name, "metric": "", "verdict": f"no labelled predictions/{split}.jsonl"})
             continue
         paired = index > 0 and base[3] == texts and base[0] == task and np.array_equal(base[1], labels)
-        differences = paired_difference(task, labels, base[2], preds, n_classes) if paired else {}
-        for metric, interval in metric_intervals(task, labels, preds, n_classes).items():
+        differences = difference(resampled[0], this) if paired else {}
+        for metric, interval in intervals(this).items():
             row: dict[str, Any] = {"run": Path(run).name, "metric": metric, **interval, "resamples": RESAMPLES}
             if index == 0:
                 row["verdict"] = "baseline"
@@ -76,22 +78,21 @@ CERTAINTY_COLUMNS = ("run", "metric", "value", "low", "high", "difference", "dif
                      "verdict")
 
 
-def _decisions(run: Path, split: str) -> tuple[str, Any, Any, list[str], int]:
-    """(task, gold labels, the run's own decisions, texts, number of classes) on a split, from its saved logits and
-    the temperature and thresholds it was scored with."""
-    from distilora.evaluation.metrics import decide, probabilities
+def _scored(run: Path, split: str) -> tuple[str, Any, Any, list[str]]:
+    """(task, gold labels, (probabilities, thresholds), texts) of a run on a split: its saved logits at the
+    temperature, and with the thresholds, that the split was scored with."""
+    from distilora.evaluation.metrics import probabilities
 
     folder = RunFolder(run)
     info = folder.info()
     predictions = folder.predictions(split)
     if not predictions or any(r["label"] is None for r in predictions):
-        return info.task, None, None, [], len(info.labels)
+        return info.task, None, None, []
     metrics = folder.metrics(split) or {}
     labels = np.asarray([r["label"] for r in predictions], dtype=np.int64)
     logits = np.asarray([r["logits"] for r in predictions], dtype=np.float64)
     probs = probabilities(info.task, logits, metrics.get("temperature", info.temperature))
-    preds = decide(info.task, probs, metrics.get("thresholds", info.thresholds))
-    return info.task, labels, preds, [r["text"] for r in predictions], len(info.labels)
+    return info.task, labels, (probs, metrics.get("thresholds", info.thresholds)), [r["text"] for r in predictions]
 
 
 def write_comparison(rows: list[dict[str, Any]], out_dir: Path,
