@@ -72,6 +72,11 @@ def test_ship_runs_every_stage_and_resumes_after_a_kill(tmp_path):
     assert not {engine for _, engine in refused} - {"onnx-int8"}
     assert all(row["samples_per_s_batch32"] > 0 and row["split"] == "test" for row in summary["models"])
     assert folder.comparison_png.stat().st_size > 5_000
+    sure = folder.comparison_md.read_text().split("## How sure")[1]  # each student against its teacher, paired
+    verdicts = {line.split(" | ")[0].strip("| "): line.split(" | ")[-1].strip(" |") for line in sure.splitlines()
+                if line.startswith("| student") and " | accuracy | " in line}
+    assert set(verdicts) == {"student", "student-first-1"}
+    assert set(verdicts.values()) <= {"ahead", "behind", "within noise"}
     assert RunFolder(folder.student_dir("first-1")).info().student_layers == [0]
     peaks = summary["peak_rss_mb_per_stage"]  # per stage, not the process's running maximum
     assert set(peaks) == {"teacher", "targets", "students", "export"} and all(p > 0 for p in peaks.values())

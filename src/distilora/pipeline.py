@@ -178,9 +178,10 @@ def _gold(rows: list[dict[str, Any]], task: str) -> Any:
 
 def _compare_stage(folder: ShipFolder, teacher: Path, students: list[Path], notes: dict[str, Any],
                    say: Callable[[str], None]) -> None:
-    from distilora.reporting.compare import write_engine_comparison
+    from distilora.reporting.compare import certainty_rows, write_engine_comparison
 
     rows = engine_rows([teacher, *students])
     write_json_atomic(folder.ship_json, {"models": rows, **notes})
-    write_engine_comparison(rows, folder.comparison_md, folder.comparison_png)
+    # how far each student really is from its teacher on the test texts (PyTorch decisions, paired resamples)
+    write_engine_comparison(rows, folder.comparison_md, folder.comparison_png, certainty_rows([teacher, *students]))
     say(Path(folder.comparison_md).read_text(encoding="utf-8"))

@@ -141,9 +141,12 @@ ENGINE_COLUMNS = ("run", "engine", "student_layers", "total_params", "train_seco
                   "samples_per_s_batch32", "ms_one_text_p50")
 
 
-def write_engine_comparison(rows: list[dict[str, Any]], md_path: Path, png_path: Path) -> None:
-    """A table of every model x engine, and a plot of the main metric against samples/s (up and right is better)."""
-    atomic_write_text(md_path, markdown_table(rows, list(ENGINE_COLUMNS)) + "\n")
+def write_engine_comparison(rows: list[dict[str, Any]], md_path: Path, png_path: Path,
+                            certainty: list[dict[str, Any]] | None = None) -> None:
+    """A table of every model x engine (with the intervals of each model's scores, when given), and a plot of the
+    main metric against samples/s (up and right is better)."""
+    sure = "" if not certainty else "\n" + certainty_markdown(certainty) + "\n"
+    atomic_write_text(md_path, markdown_table(rows, list(ENGINE_COLUMNS)) + "\n" + sure)
     import matplotlib
 
     matplotlib.use("Agg")
