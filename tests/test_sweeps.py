@@ -126,13 +126,21 @@ def test_compare_runs_cli(tmp_path, config):
     assert "How sure" in out.stdout
 
 
-def test_compare_does_not_pair_runs_scored_on_other_texts(tmp_path, config):
+def test_compare_pairs_runs_on_shared_texts_only(tmp_path, config):
+    import json
+
     from distilora.reporting.compare import certainty_rows
 
     grid_sweep(config, parse_grid(["peft.r=2,4"]), tmp_path / "s", metric="accuracy", split="test", say=lambda _: None)
     first, second = sorted((tmp_path / "s" / "trials").iterdir())
     predictions = second / "predictions" / "test.jsonl"
-    predictions.write_text("\n".join(predictions.read_text().split("\n")[1:]))  # one test text fewer
+    lines = predictions.read_text().split("\n")
+    predictions.write_text("\n".join(lines[1:]))  # scored on a sample of the first run's test texts
+    shared = len([line for line in lines[1:] if line.strip()])
     rows = certainty_rows([first, second], "test")
-    assert rows[-1]["verdict"].startswith("not paired") and "difference" not in rows[-1]
+    assert rows[-1]["verdict"].endswith(f"(paired on {shared} shared texts)") and "difference" in rows[-1]
+    other = [json.loads(line) for line in lines if line.strip()]
+    predictions.write_text("\n".join(json.dumps({**r, "text": r["text"] + " (other file)"}) for r in other))
+    rows = certainty_rows([first, second], "test")
+    assert rows[-1]["verdict"].startswith("not paired: no test text in common") and "difference" not in rows[-1]
     assert rows[-1]["low"] <= rows[-1]["value"] <= rows[-1]["high"]  # its own interval is still given

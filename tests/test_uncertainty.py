@@ -95,3 +95,19 @@ def test_pairing_is_tighter_than_two_separate_intervals():
     single = intervals(run_a)["accuracy"]
     paired = difference(run_a, run_b)["accuracy"]
     assert (paired["high"] - paired["low"]) < 0.5 * (single["high"] - single["low"])
+
+
+def test_ranking_metrics_of_every_resample_match_scikit_learn():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(7)
+    labels = (rng.random(300) < 0.3).astype(int)
+    positive = np.round(np.clip(labels * 0.3 + rng.random(300) * 0.7, 0, 1), 2)  # rounded: many tied scores
+    probs = np.stack([1 - positive, positive], 1)
+    counts = next(bootstrap_counts(300, resamples=20, seed=8))
+    scores = weighted_scores("binary", labels, probs, None, counts)
+    for i, w in enumerate(counts):
+        assert scores["roc_auc"][i] == pytest.approx(roc_auc_score(labels, positive, sample_weight=w))
+        assert scores["pr_auc"][i] == pytest.approx(average_precision_score(labels, positive, sample_weight=w))
+    one_class = weighted_scores("binary", labels, probs, None, (labels == 1).astype(float))
+    assert np.isnan(one_class["roc_auc"][0]) and np.isnan(one_class["pr_auc"][0])

@@ -1,6 +1,7 @@
 """Compare finished runs side by side: method, size, speed and metrics on a common split, as a table and a chart."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,53 +47,81 @@ def split_warnings(rows: list[dict[str, Any]]) -> list[str]:
 
 def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict[str, Any]]:
     """Per run and headline metric: the value on the split with its 95% bootstrap interval, and the difference to
-    the first run with its paired interval and verdict, where both were scored on the same texts."""
-    from distilora.evaluation.uncertainty import RESAMPLES, difference, intervals, resample
+    the first run with its paired interval and verdict, on the texts both were scored on (all of them, or the
+    shared ones when one run was scored on a sample of the other's file)."""
+    from distilora.evaluation.uncertainty import RESAMPLES, intervals, resample
 
     scored = [_scored(Path(run), split) for run in run_dirs]
-    resampled = [None if labels is None else resample(task, labels, *decision)
-                 for task, labels, decision, _ in scored]
-    base, base_name = scored[0], Path(run_dirs[0]).name
+    base_name = Path(run_dirs[0]).name
     rows = []
-    for index, (run, (task, labels, _, texts), this) in enumerate(zip(run_dirs, scored, resampled)):
+    for index, (run, this) in enumerate(zip(run_dirs, scored)):
         if this is None:
             rows.append({"run": Path(run).name, "metric": "", "verdict": f"no labelled predictions/{split}.jsonl"})
             continue
-        paired = index > 0 and base[3] == texts and base[0] == task and np.array_equal(base[1], labels)
-        differences = difference(resampled[0], this) if paired else {}
-        for metric, interval in intervals(this).items():
+        changes, why = ({}, "baseline") if index == 0 else _paired_change(scored[0], this, split, base_name)
+        for metric, interval in intervals(resample(this.task, this.labels, this.probs, this.thresholds)).items():
             row: dict[str, Any] = {"run": Path(run).name, "metric": metric, **interval, "resamples": RESAMPLES}
-            if index == 0:
-                row["verdict"] = "baseline"
-            elif not paired:
-                row["verdict"] = f"not paired: scored on other {split} texts than {base_name}"
+            change = changes.get(metric)
+            if change is None:
+                row["verdict"] = why
             else:
-                change = differences[metric]
                 row.update(difference=change["difference"], difference_low=change["low"],
-                           difference_high=change["high"], verdict=change["verdict"])
+                           difference_high=change["high"], verdict=f"{change['verdict']}{why}")
             rows.append(row)
     return rows
+
+
+def _paired_change(base: _Scored | None, this: _Scored, split: str,
+                   base_name: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """this run minus the base run on the split's texts both were scored on, resampled alike; and a note to append
+    to the verdict (or the reason there is no difference)."""
+    from distilora.evaluation.uncertainty import difference, resample
+
+    if base is None or base.task != this.task:
+        return {}, f"not paired: {base_name} has no {split} predictions of this task"
+    position = {key: i for i, key in enumerate(base.keys)}
+    shared = [(position[key], i) for i, key in enumerate(this.keys) if key in position]
+    if not shared:
+        return {}, f"not paired: no {split} text in common with {base_name}"
+    a, b = np.array([s[0] for s in shared]), np.array([s[1] for s in shared])
+    if not np.array_equal(base.labels[a], this.labels[b]):
+        return {}, f"not paired: the same {split} texts carry other labels than in {base_name}"
+    runs = [resample(r.task, r.labels[i], r.probs[i], r.thresholds) for r, i in ((base, a), (this, b))]
+    note = "" if len(shared) == len(base.keys) == len(this.keys) else f" (paired on {len(shared):,} shared texts)"
+    return difference(*runs), note
 
 
 CERTAINTY_COLUMNS = ("run", "metric", "value", "low", "high", "difference", "difference_low", "difference_high",
                      "verdict")
 
 
-def _scored(run: Path, split: str) -> tuple[str, Any, Any, list[str]]:
-    """(task, gold labels, (probabilities, thresholds), texts) of a run on a split: its saved logits at the
-    temperature, and with the thresholds, that the split was scored with."""
+@dataclass(frozen=True)
+class _Scored:
+    """A run on a split: its texts (as (row, text) keys), gold labels, probabilities and thresholds."""
+
+    task: str
+    keys: list[tuple[int, str]]
+    labels: np.ndarray
+    probs: np.ndarray
+    thresholds: list[float] | None
+
+
+def _scored(run: Path, split: str) -> _Scored | None:
+    """The run's saved logits on a split at the temperature, and with the thresholds, that the split was scored
+    with; None without labelled predictions."""
     from distilora.evaluation.metrics import probabilities
 
     folder = RunFolder(run)
     info = folder.info()
     predictions = folder.predictions(split)
     if not predictions or any(r["label"] is None for r in predictions):
-        return info.task, None, None, []
+        return None
     metrics = folder.metrics(split) or {}
-    labels = np.asarray([r["label"] for r in predictions], dtype=np.int64)
     logits = np.asarray([r["logits"] for r in predictions], dtype=np.float64)
-    probs = probabilities(info.task, logits, metrics.get("temperature", info.temperature))
-    return info.task, labels, (probs, metrics.get("thresholds", info.thresholds)), [r["text"] for r in predictions]
+    return _Scored(info.task, [(r["row"], r["text"]) for r in predictions],
+                   np.asarray([r["label"] for r in predictions], dtype=np.int64),
+                   probabilities(info.task, logits, metrics.get("temperature", info.temperature)),
+                   metrics.get("thresholds", info.thresholds))
 
 
 def write_comparison(rows: list[dict[str, Any]], out_dir: Path,
