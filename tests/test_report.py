@@ -36,6 +36,22 @@ def test_report_has_every_section_and_embedded_figures(report):
     assert "## Results" in md and "precision" in md
 
 
+def test_report_gives_each_headline_figure_its_interval(report):
+    import json
+
+    from distilora.evaluation.uncertainty import headline_metrics
+    from distilora.runfolder import RunFolder
+
+    folder = RunFolder(report.parent)
+    metrics = json.loads((folder.metrics_dir / "test.json").read_text())
+    md = (report.parent / "report.md").read_text().split("How sure")[1]
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in md.splitlines() if line.startswith("| ")}
+    for metric in headline_metrics(folder.info().task):
+        value, interval = float(rows[metric][0]), rows[metric][1].strip(" |")
+        low, high = (float(x) for x in interval.split(" - "))
+        assert value == pytest.approx(metrics[metric], abs=1e-4) and low <= value <= high
+
+
 def test_report_keeps_the_config_the_mistakes_and_the_warnings_a_reader_needs(report):
     import csv
     import json

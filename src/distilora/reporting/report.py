@@ -18,6 +18,7 @@ from distilora.evaluation.analysis import accuracy_by_length, confident_mistakes
 from distilora.evaluation.calibration import reliability_bins
 from distilora.evaluation.metrics import (HEADLINE_METRICS, calibration_inputs, classification_report_text, decide,
                                           evaluate_logits, expected_calibration_error, primary_metric, probabilities)
+from distilora.evaluation.uncertainty import RESAMPLES, intervals, resample
 from distilora.reporting import plots
 from distilora.reporting.html_parts import CSS, html_section, html_table, image_tag, markdown_table
 from distilora.runfolder import RunFolder, RunInfo, atomic_write_text, write_csv_atomic
@@ -151,9 +152,16 @@ def results(ev: Evidence) -> Section:
     cards = "".join(f'<div class="card"><b>{ev.metrics[k]:.4f}</b><span>{k.replace("_", " ")}</span></div>'
                     for k in HEADLINE_METRICS if isinstance(ev.metrics.get(k), float))
     text = classification_report_text(ev.metrics, ev.names)
+    sure = intervals(resample(ev.task, ev.labels.astype(np.int64), ev.probs, ev.info.thresholds))
+    table = [{"metric": m, "value": v["value"], "95% interval": f"{v['low']:.4f} - {v['high']:.4f}"}
+             for m, v in sure.items()]
+    how = (f"How sure: each figure's 95% bootstrap interval over {RESAMPLES:,} resamples of these "
+           f"{ev.metrics['n']:,} texts: another sample of this many texts would move the figure about this much. "
+           "To tell two runs apart, score them on the same texts: `distilora compare` pairs them, which is tighter.")
     body = (f'<p class="note">Split <b>{html.escape(ev.split)}</b>, {ev.metrics["n"]:,} texts</p>'
-            f'<div class="cards">{cards}</div><pre>{html.escape(text)}</pre>')
-    return "Results", body, ["## Results", "", "```", text, "```", ""]
+            f'<div class="cards">{cards}</div><pre>{html.escape(text)}</pre>'
+            f'<p class="note">{html.escape(how)}</p>' + html_table(table, list(table[0])))
+    return "Results", body, ["## Results", "", "```", text, "```", "", how, "", markdown_table(table, list(table[0])), ""]
 
 
 def _curve_inputs(ev: Evidence) -> tuple[np.ndarray, np.ndarray]:
