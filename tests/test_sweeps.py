@@ -3,6 +3,7 @@ a partial trial is resumed, typos fail before training, and an Optuna search con
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,12 @@ def test_grid_sweep_writes_runs_results_and_plots_and_resumes(tmp_path, config, 
     assert len(table) == 4 and {r["peft.r"] for r in table} == {"2", "4"}
     header = (out / "results.md").read_text().splitlines()[0].split(" | ")
     assert "**best**" in (out / "results.md").read_text() and header.count("accuracy") == 1
+    assert table[0]["vs_best"] == "best"
+    for row in table[1:]:  # each trial against the best on the same test texts: never ahead of it
+        gap = re.fullmatch(r"([+-]\d\.\d{4}) \[([+-]\d\.\d{4}), ([+-]\d\.\d{4})\] (behind|within noise)", row["vs_best"])
+        assert gap, row["vs_best"]
+        assert float(gap[1]) == pytest.approx(float(row["accuracy"]) - float(table[0]["accuracy"]), abs=1e-4)
+        assert float(gap[2]) <= float(gap[1]) <= float(gap[3])
     for plot in ("metric_vs_peft.r.png", "metric_vs_train.lr.png", "metric_vs_time.png"):
         assert (out / plot).stat().st_size > 1000
 

@@ -1,7 +1,8 @@
 """Sweeps: a grid or an Optuna search over config fields, where every trial is an ordinary run folder.
 
 Finished trials are read back, unfinished ones resumed, so running the same sweep again continues it. Results go
-to OUT/results.csv and results.md, with plots of the metric against each swept field and against training time.
+to OUT/results.csv and results.md, with plots of the metric against each swept field and against training time, and
+each trial's gap to the best with its paired 95% interval: a best trial within noise of others is no real winner.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 
 from distilora.config import RunConfig, load_config
 from distilora.errors import ConfigError
+from distilora.reporting.compare import paired_change
 from distilora.runfolder import RunFolder, atomic_write_text, partial_path, write_csv_atomic
 from distilora.training.runner import finished_run
 
@@ -97,7 +99,7 @@ def grid_sweep(config_path: Path | None, grid: dict[str, list[Any]], out: Path, 
             row = run_trial(config, metric, split, values)
             rows.append(row)
             say(_trial_line(number, len(combos), values, row, metric))
-    write_results(rows, fields, out, metric)
+    write_results(rows, fields, out, metric, split)
     return rows
 
 
@@ -187,24 +189,43 @@ def optuna_sweep(config_path: Path | None, space: dict[str, tuple[str, list[Any]
     for t in study.trials:
         if t.state == optuna.trial.TrialState.COMPLETE:
             rows.append(run_trial(_trial_config(config_path, base or [], t.params, out), metric, split, t.params))
-    write_results(rows, list(space), out, metric)
+    write_results(rows, list(space), out, metric, split)
     return rows
 
 
-def write_results(rows: list[dict[str, Any]], fields: list[str], out: Path, metric: str) -> None:
-    """results.csv, results.md (best first, best marked) and the plots."""
+def write_results(rows: list[dict[str, Any]], fields: list[str], out: Path, metric: str, split: str) -> None:
+    """results.csv, results.md (best first, best marked, each trial's gap to the best with its 95% interval) and the
+    plots."""
     if not rows:
         return
     lower_better = metric.endswith("loss")
     ranked = sorted(rows, key=lambda r: (r[metric] is None, r[metric] if lower_better else -(r[metric] or 0)))
-    columns = list(dict.fromkeys([*fields, metric, "accuracy", "train_seconds", "samples_per_s", "trainable_params",
-                                  "run"]))  # --metric accuracy would otherwise be a column twice
+    for row in ranked:
+        row["vs_best"] = _versus_best(ranked[0]["run"], row["run"], metric, split)
+    columns = list(dict.fromkeys([*fields, metric, "vs_best", "accuracy", "train_seconds", "samples_per_s",
+                                  "trainable_params", "run"]))  # --metric accuracy would otherwise be a column twice
     write_csv_atomic(out / "results.csv", ranked, columns)
     lines = ["| best | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for i, row in enumerate(ranked):
         lines.append(f"| {'**best**' if i == 0 else ''} | " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
+    lines += ["", f"vs_best: the trial's {metric} minus the best trial's on the same texts, with its 95% paired "
+              "bootstrap interval; within noise: the split cannot tell the two apart, so pick among those by cost."]
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
     _plots(rows, fields, out, metric)
+
+
+def _versus_best(best_run: str, run: str, metric: str, split: str) -> str:
+    """A trial's gap to the best one on the split it was scored on, with interval and verdict; blank for a metric
+    the intervals do not cover."""
+    if run == best_run:
+        return "best"
+    used = split if RunFolder(run).metrics(split) else "validation"  # as run_trial reads it
+    changes, note = paired_change(Path(best_run), Path(run), used)
+    change = changes.get(metric)
+    if change is None:
+        return ""
+    return (f"{change['difference']:+.4f} [{change['low']:+.4f}, {change['high']:+.4f}] "
+            f"{change['verdict']}{note}")
 
 
 def _plots(rows: list[dict[str, Any]], fields: list[str], out: Path, metric: str) -> None:

@@ -71,6 +71,15 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
     return rows
 
 
+def paired_change(base_run: Path, run: Path, split: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """run minus base_run per headline metric on the split's texts both were scored on (difference, low, high,
+    verdict), and a note for the verdict or the reason there is no difference."""
+    this = _scored(run, split)
+    if this is None:
+        return {}, f"no labelled predictions/{split}.jsonl"
+    return _paired_change(_scored(base_run, split), this, split, base_run.name)
+
+
 def _paired_change(base: _Scored | None, this: _Scored, split: str,
                    base_name: str) -> tuple[dict[str, dict[str, Any]], str]:
     """this run minus the base run on the split's texts both were scored on, resampled alike; and a note to append
