@@ -28,7 +28,8 @@ def test_cards_are_hugging_face_model_cards_that_say_what_the_run_is(lora_run):
         assert card.data.base_model.endswith("backbone") and "distilora" in card.data.tags
         assert {"accuracy", "f1"} <= set(card.data.metrics)
         for needle in ("## Data", "## Training", "## Metrics", "| validation |", "| test |", "chose the checkpoint",
-                       "## Decision rule", "## Intended use and limits", "## How to load", "LoRA rank / alpha"):
+                       "## Decision rule", "## Intended use and limits", "## How to load", "LoRA rank / alpha",
+                       "95% bootstrap intervals on **test**", "accuracy 0.", "f1 0."):
             assert needle in card.text, needle
         assert ".partial" not in card.text  # cards are written before the folder gets its final name
     assert "PEFT" not in (lora_run / "model" / "README.md").read_text()[:200]  # not PEFT's blank template

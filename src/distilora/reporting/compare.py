@@ -71,6 +71,15 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
     return rows
 
 
+def split_intervals(run: Path, split: str) -> dict[str, dict[str, float]] | None:
+    """The run's headline metrics on a split with their 95% bootstrap intervals; None without labelled
+    predictions of that split."""
+    from distilora.evaluation.uncertainty import intervals, resample
+
+    this = _scored(run, split)
+    return None if this is None else intervals(resample(this.task, this.labels, this.probs, this.thresholds))
+
+
 def paired_change(base_run: Path, run: Path, split: str) -> tuple[dict[str, dict[str, Any]], str]:
     """run minus base_run per headline metric on the split's texts both were scored on (difference, low, high,
     verdict), and a note for the verdict or the reason there is no difference."""

@@ -42,7 +42,7 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
     metrics = {split: folder.metrics(split) or {} for split in splits}
     meta = yaml.safe_dump(front_matter(info, config, metrics, merged), sort_keys=False, allow_unicode=True)
     parts = [f"---\n{meta}---\n", _summary(folder, info), _data(folder), _training(info, config),
-             _metrics_table(info, metrics), _decision(info), _use_and_limits(info), _loading(folder, info, merged)]
+             _metrics_table(info, metrics) + _intervals(folder), _decision(info), _use_and_limits(info), _loading(folder, info, merged)]
     return "\n".join(parts)
 
 
@@ -106,6 +106,17 @@ def _metrics_table(info: RunInfo, metrics: dict[str, dict[str, Any]]) -> str:
             "optimistic; **test** (when present) was never seen before the final evaluation; `eval-*` rows are "
             "`distilora eval` runs on other files.\n")
     return "\n".join(lines) + "\n" + note
+
+
+def _intervals(folder: RunFolder) -> str:
+    """How far the test figures can be trusted: a figure from a few hundred texts moves by points."""
+    from distilora.reporting.compare import split_intervals
+
+    sure = split_intervals(folder.path, "test")
+    if not sure:
+        return ""
+    ranges = ", ".join(f"{m} {v['low']:.4f}-{v['high']:.4f}" for m, v in sure.items())
+    return f"\n95% bootstrap intervals on **test** (resampling its texts): {ranges}.\n"
 
 
 def _decision(info: RunInfo) -> str:
