@@ -1,7 +1,7 @@
 """How far a score can be trusted: bootstrap intervals of a run's headline metrics on its split, and of the
 difference between two runs scored on the same texts (paired: both runs are scored on the same resamples).
 
-A 1,000-text validation split or a 872-sentence test set moves accuracy by about a point from one draw of texts to
+A 1,000-text validation split or an 872-sentence test set moves accuracy by about a point from one draw of texts to
 the next, so a gap of a few texts between two runs says nothing. These intervals say how large a gap must be to
 survive another sample of texts of the same size; they do not cover the spread between training seeds, which comes
 on top. Pure numpy on a run's probabilities: no torch, no run folders.
@@ -20,19 +20,14 @@ LEVEL = 0.95
 _CELLS = 2_000_000  # resamples x texts drawn at once: each working matrix stays near 16 MB
 
 
-def headline_metrics(task: str) -> tuple[str, ...]:
-    """The metrics the intervals are given for: the ones a reader compares runs by. The ranking metrics are given
-    for binary runs (a moderation set's headline is often PR-AUC), not averaged over classes or labels."""
-    return {"binary": ("accuracy", "f1", "roc_auc", "pr_auc"), "multiclass": ("accuracy", "macro_f1"),
-            "multilabel": ("subset_accuracy", "micro_f1", "macro_f1")}[task]
-
-
 def weighted_scores(task: str, labels: np.ndarray, probs: np.ndarray, thresholds: list[float] | None,
                     weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Each headline metric of a run (its probabilities and thresholds, decided as the run decides) under each row of
-    weights: how often each text is counted, all ones for the split itself, bootstrap counts for a resample. One
-    array per metric, one value per row of weights. Macro F1 averages over every class, a class without texts
-    counting 0, as the split's own metrics do."""
+    """The headline metrics of a run (its probabilities and thresholds, decided as the run decides) under each row
+    of weights: how often each text is counted, all ones for the split itself, bootstrap counts for a resample. One
+    array per metric, one value per row of weights. The metrics a reader compares runs by: accuracy and F1 (binary;
+    also ROC-AUC and PR-AUC, a moderation set's usual headline), accuracy and macro F1 (multi-class), subset
+    accuracy, micro and macro F1 (multi-label). Macro F1 averages over every class, a class without texts counting
+    0, as the split's own metrics do."""
     y, p = np.asarray(labels, dtype=np.int64), decide(task, probs, thresholds)
     w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     total = w.sum(1)

@@ -42,7 +42,8 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
     metrics = {split: folder.metrics(split) or {} for split in splits}
     meta = yaml.safe_dump(front_matter(info, config, metrics, merged), sort_keys=False, allow_unicode=True)
     parts = [f"---\n{meta}---\n", _summary(folder, info), _data(folder), _training(info, config),
-             _metrics_table(info, metrics) + _intervals(folder), _decision(info), _use_and_limits(info), _loading(folder, info, merged)]
+             _metrics_table(info, metrics) + _intervals(folder), _decision(info), _use_and_limits(info),
+             _loading(folder, info, merged)]
     return "\n".join(parts)
 
 
