@@ -51,7 +51,7 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
     shared ones when one run was scored on a sample of the other's file)."""
     from distilora.evaluation.uncertainty import RESAMPLES, intervals, resample
 
-    scored = [_scored(Path(run), split) for run in run_dirs]
+    scored = [scored_split(Path(run), split) for run in run_dirs]
     base_name = Path(run_dirs[0]).name
     rows = []
     for index, (run, this) in enumerate(zip(run_dirs, scored)):
@@ -76,20 +76,20 @@ def split_intervals(run: Path, split: str) -> dict[str, dict[str, float]] | None
     predictions of that split."""
     from distilora.evaluation.uncertainty import intervals, resample
 
-    this = _scored(run, split)
+    this = scored_split(run, split)
     return None if this is None else intervals(resample(this.task, this.labels, this.probs, this.thresholds))
 
 
 def paired_change(base_run: Path, run: Path, split: str) -> tuple[dict[str, dict[str, Any]], str]:
     """run minus base_run per headline metric on the split's texts both were scored on (difference, low, high,
     verdict), and a note for the verdict or the reason there is no difference."""
-    this = _scored(run, split)
+    this = scored_split(run, split)
     if this is None:
         return {}, f"no labelled predictions/{split}.jsonl"
-    return _paired_change(_scored(base_run, split), this, split, base_run.name)
+    return _paired_change(scored_split(base_run, split), this, split, base_run.name)
 
 
-def _paired_change(base: _Scored | None, this: _Scored, split: str,
+def _paired_change(base: ScoredSplit | None, this: ScoredSplit, split: str,
                    base_name: str) -> tuple[dict[str, dict[str, Any]], str]:
     """this run minus the base run on the split's texts both were scored on, resampled alike; and a note to append
     to the verdict (or the reason there is no difference)."""
@@ -114,7 +114,7 @@ CERTAINTY_COLUMNS = ("run", "metric", "value", "low", "high", "difference", "dif
 
 
 @dataclass(frozen=True)
-class _Scored:
+class ScoredSplit:
     """A run on a split: its texts (as (row, text) keys), gold labels, probabilities and thresholds."""
 
     task: str
@@ -124,7 +124,7 @@ class _Scored:
     thresholds: list[float] | None
 
 
-def _scored(run: Path, split: str) -> _Scored | None:
+def scored_split(run: Path, split: str) -> ScoredSplit | None:
     """The run's saved logits on a split at the temperature, and with the thresholds, that the split was scored
     with; None without labelled predictions."""
     from distilora.evaluation.metrics import probabilities
@@ -136,7 +136,7 @@ def _scored(run: Path, split: str) -> _Scored | None:
         return None
     metrics = folder.metrics(split) or {}
     logits = np.asarray([r["logits"] for r in predictions], dtype=np.float64)
-    return _Scored(info.task, [(r["row"], r["text"]) for r in predictions],
+    return ScoredSplit(info.task, [(r["row"], r["text"]) for r in predictions],
                    np.asarray([r["label"] for r in predictions], dtype=np.int64),
                    probabilities(info.task, logits, metrics.get("temperature", info.temperature)),
                    metrics.get("thresholds", info.thresholds))
