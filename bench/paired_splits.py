@@ -7,7 +7,8 @@ One 1,000-text validation split cannot tell two recipes 0.5 points apart (its 95
 about +-0.8 points); k splits narrow it by about sqrt(k). Per pair: B minus A with its paired bootstrap interval
 (as `distilora compare`); pooled: the mean of the k differences, its interval from the same resamples averaged over
 the pairs. Validation splits drawn with different seeds share about a tenth of their texts, so the pooled interval
-is a little narrower than fully independent splits would give. The test set is never read.
+is a little narrower than fully independent splits would give. Only the validation split is read unless
+`--split test` asks for the same table on test, to report after the choice, never to make it.
 """
 from __future__ import annotations
 
