@@ -85,6 +85,7 @@ def test_eval_of_a_file_named_like_a_split_keeps_the_runs_own_results(tmp_path, 
     assert (run / "predictions" / "validation.jsonl").read_bytes() == predictions
     assert (run / "metrics" / "eval-validation.json").is_file()
     assert "eval-validation (4 texts)" in out.stdout
+    assert "95% bootstrap intervals: accuracy 0." in out.stdout or "95% bootstrap intervals: accuracy 1." in out.stdout
 
 
 def test_eval_maps_another_files_columns_and_prints_the_confusion_matrix(tmp_path, run):
