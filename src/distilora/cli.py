@@ -68,7 +68,8 @@ def _print_metrics(run_dir: Path, split: str) -> None:
     typer.echo("\nconfusion matrix\n" + confusion_matrix_text(metrics, info.labels))
     sure = split_intervals(folder.path, split)
     if sure:
-        typer.echo("95% bootstrap intervals: " + ", ".join(f"{m} {v['low']:.4f}-{v['high']:.4f}" for m, v in sure.items()))
+        ranges = ", ".join(f"{m} {v['low']:.4f}-{v['high']:.4f}" for m, v in sure.items())
+        typer.echo(f"95% bootstrap intervals: {ranges}")
     if split == "validation":
         typer.secho("note: these figures are on the validation split, which chose the checkpoint, the threshold and "
                     "the temperature, so they are optimistic; set data.test or data.test_fraction for a held-out "

@@ -161,7 +161,8 @@ def results(ev: Evidence) -> Section:
     body = (f'<p class="note">Split <b>{html.escape(ev.split)}</b>, {ev.metrics["n"]:,} texts</p>'
             f'<div class="cards">{cards}</div><pre>{html.escape(text)}</pre>'
             f'<p class="note">{html.escape(how)}</p>' + html_table(table, list(table[0])))
-    return "Results", body, ["## Results", "", "```", text, "```", "", how, "", markdown_table(table, list(table[0])), ""]
+    md = ["## Results", "", "```", text, "```", "", how, "", markdown_table(table, list(table[0])), ""]
+    return "Results", body, md
 
 
 def _curve_inputs(ev: Evidence) -> tuple[np.ndarray, np.ndarray]:
