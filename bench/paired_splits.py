@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, write_results  # noqa: E402
 
-from distilora.evaluation.uncertainty import LEVEL, difference, resample  # noqa: E402
+from distilora.evaluation.uncertainty import LEVEL, difference  # noqa: E402
 from distilora.reporting.compare import scored_split  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def main() -> None:
         a, b = (scored_split(Path(p), args.split) for p in pair.split(":"))
         if a is None or b is None or a.keys != b.keys:
             raise SystemExit(f"{pair}: both runs need labelled {args.split} predictions of the same texts")
-        runs = [resample(r.task, r.labels, r.probs, r.thresholds) for r in (a, b)]
+        runs = [a.resampled, b.resampled]
         for metric, change in difference(*runs).items():
             rows.append({"pair": pair, "metric": metric, "a": runs[0].point[metric], "b": runs[1].point[metric],
                          **change})

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from distilora.evaluation.uncertainty import RESAMPLES, Resampled, difference, intervals, resample
 from distilora.reporting.html_parts import markdown_table
 from distilora.runfolder import RunFolder, atomic_write_file, atomic_write_text, write_csv_atomic
 
@@ -49,8 +51,6 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
     """Per run and headline metric: the value on the split with its 95% bootstrap interval, and the difference to
     the first run with its paired interval and verdict, on the texts both were scored on (all of them, or the
     shared ones when one run was scored on a sample of the other's file)."""
-    from distilora.evaluation.uncertainty import RESAMPLES, intervals, resample
-
     scored = [scored_split(Path(run), split) for run in run_dirs]
     base_name = Path(run_dirs[0]).name
     rows = []
@@ -59,7 +59,7 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
             rows.append({"run": Path(run).name, "metric": "", "verdict": f"no labelled predictions/{split}.jsonl"})
             continue
         changes, why = ({}, "baseline") if index == 0 else _paired_change(scored[0], this, split, base_name)
-        for metric, interval in intervals(resample(this.task, this.labels, this.probs, this.thresholds)).items():
+        for metric, interval in intervals(this.resampled).items():
             row: dict[str, Any] = {"run": Path(run).name, "metric": metric, **interval, "resamples": RESAMPLES}
             change = changes.get(metric)
             if change is None:
@@ -74,10 +74,8 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
 def split_intervals(run: Path, split: str) -> dict[str, dict[str, float]] | None:
     """The run's headline metrics on a split with their 95% bootstrap intervals; None without labelled
     predictions of that split."""
-    from distilora.evaluation.uncertainty import intervals, resample
-
     this = scored_split(run, split)
-    return None if this is None else intervals(resample(this.task, this.labels, this.probs, this.thresholds))
+    return None if this is None else intervals(this.resampled)
 
 
 def paired_change(base_run: Path, run: Path, split: str) -> tuple[dict[str, dict[str, Any]], str]:
@@ -93,10 +91,10 @@ def _paired_change(base: ScoredSplit | None, this: ScoredSplit, split: str,
                    base_name: str) -> tuple[dict[str, dict[str, Any]], str]:
     """this run minus the base run on the split's texts both were scored on, resampled alike; and a note to append
     to the verdict (or the reason there is no difference)."""
-    from distilora.evaluation.uncertainty import difference, resample
-
     if base is None or base.task != this.task:
         return {}, f"not paired: {base_name} has no {split} predictions of this task"
+    if base.keys == this.keys and np.array_equal(base.labels, this.labels):
+        return difference(base.resampled, this.resampled), ""
     position = {key: i for i, key in enumerate(base.keys)}
     shared = [(position[key], i) for i, key in enumerate(this.keys) if key in position]
     if not shared:
@@ -104,9 +102,7 @@ def _paired_change(base: ScoredSplit | None, this: ScoredSplit, split: str,
     a, b = np.array([s[0] for s in shared]), np.array([s[1] for s in shared])
     if not np.array_equal(base.labels[a], this.labels[b]):
         return {}, f"not paired: the same {split} texts carry other labels than in {base_name}"
-    runs = [resample(r.task, r.labels[i], r.probs[i], r.thresholds) for r, i in ((base, a), (this, b))]
-    note = "" if len(shared) == len(base.keys) == len(this.keys) else f" (paired on {len(shared):,} shared texts)"
-    return difference(*runs), note
+    return difference(base.subset(a).resampled, this.subset(b).resampled), f" (paired on {len(shared):,} shared texts)"
 
 
 CERTAINTY_COLUMNS = ("run", "metric", "value", "low", "high", "difference", "difference_low", "difference_high",
@@ -123,6 +119,16 @@ class ScoredSplit:
     probs: np.ndarray
     thresholds: list[float] | None
 
+    @cached_property
+    def resampled(self) -> Resampled:
+        """Its headline metrics on the split and on the bootstrap resamples, computed once."""
+        return resample(self.task, self.labels, self.probs, self.thresholds)
+
+    def subset(self, index: np.ndarray) -> ScoredSplit:
+        """The same run on some of the split's texts."""
+        return ScoredSplit(self.task, [self.keys[i] for i in index], self.labels[index], self.probs[index],
+                           self.thresholds)
+
 
 def scored_split(run: Path, split: str) -> ScoredSplit | None:
     """The run's saved logits on a split at the temperature, and with the thresholds, that the split was scored
@@ -137,9 +143,9 @@ def scored_split(run: Path, split: str) -> ScoredSplit | None:
     metrics = folder.metrics(split) or {}
     logits = np.asarray([r["logits"] for r in predictions], dtype=np.float64)
     return ScoredSplit(info.task, [(r["row"], r["text"]) for r in predictions],
-                   np.asarray([r["label"] for r in predictions], dtype=np.int64),
-                   probabilities(info.task, logits, metrics.get("temperature", info.temperature)),
-                   metrics.get("thresholds", info.thresholds))
+                       np.asarray([r["label"] for r in predictions], dtype=np.int64),
+                       probabilities(info.task, logits, metrics.get("temperature", info.temperature)),
+                       metrics.get("thresholds", info.thresholds))
 
 
 def write_comparison(rows: list[dict[str, Any]], out_dir: Path,
