@@ -52,6 +52,7 @@ def test_report_gives_each_headline_figure_its_interval(report):
         value, interval = float(rows[metric][0]), rows[metric][1].strip(" |")
         low, high = (float(x) for x in interval.split(" - "))
         assert value == pytest.approx(metrics[metric], abs=1e-4) and low <= value <= high
+    assert report.read_text().count("<small>95%: ") == len(headline)  # each headline card carries its interval
 
 
 def test_report_keeps_the_config_the_mistakes_and_the_warnings_a_reader_needs(report):

@@ -16,6 +16,7 @@ td,th{padding:4px 10px;border-bottom:1px solid #e5e7eb;text-align:right}th{backg
 td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto;display:block;margin:8px 0}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{background:#eef2ff;border-radius:8px;padding:8px 14px;min-width:110px}
 .card b{display:block;font-size:20px;color:#1e3a8a}.card span{font-size:12px;color:#4b5563}
+.card small{display:block;font-size:11px;color:#6b7280}
 td.text{text-align:left;max-width:560px;white-space:pre-wrap;word-break:break-word}.note{color:#6b7280;font-size:13px}
 nav a{color:#93c5fd;margin-right:12px;font-size:13px;text-decoration:none}
 .warning{background:#fef3c7;border-left:4px solid #d97706;padding:8px 12px;font-size:13px;margin:6px 0}

@@ -149,18 +149,19 @@ def training(ev: Evidence) -> Section:
 
 
 def results(ev: Evidence) -> Section:
-    cards = "".join(f'<div class="card"><b>{ev.metrics[k]:.4f}</b><span>{k.replace("_", " ")}</span></div>'
-                    for k in HEADLINE_METRICS if isinstance(ev.metrics.get(k), float))
-    text = classification_report_text(ev.metrics, ev.names)
     sure = intervals(resample(ev.task, ev.labels.astype(np.int64), ev.probs, ev.info.thresholds))
+    cards = "".join(f'<div class="card"><b>{ev.metrics[k]:.4f}</b><span>{k.replace("_", " ")}</span>'
+                    + (f'<small>95%: {sure[k]["low"]:.3f}-{sure[k]["high"]:.3f}</small>' if k in sure else "")
+                    + '</div>' for k in HEADLINE_METRICS if isinstance(ev.metrics.get(k), float))
+    text = classification_report_text(ev.metrics, ev.names)
     table = [{"metric": m, "value": v["value"], "95% interval": f"{v['low']:.4f} - {v['high']:.4f}"}
              for m, v in sure.items()]
-    how = (f"How sure: each figure's 95% bootstrap interval over {RESAMPLES:,} resamples of these "
+    how = (f"How sure: 95% is each figure's bootstrap interval over {RESAMPLES:,} resamples of these "
            f"{ev.metrics['n']:,} texts: another sample of this many texts would move the figure about this much. "
            "To tell two runs apart, score them on the same texts: `distilora compare` pairs them, which is tighter.")
     body = (f'<p class="note">Split <b>{html.escape(ev.split)}</b>, {ev.metrics["n"]:,} texts</p>'
             f'<div class="cards">{cards}</div><pre>{html.escape(text)}</pre>'
-            f'<p class="note">{html.escape(how)}</p>' + html_table(table, list(table[0])))
+            f'<p class="note">{html.escape(how)}</p>')
     md = ["## Results", "", "```", text, "```", "", how, "", markdown_table(table, list(table[0])), ""]
     return "Results", body, md
 
