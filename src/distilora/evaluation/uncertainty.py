@@ -54,7 +54,7 @@ def _ranking(y: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> dict[s
     """ROC-AUC and PR-AUC (average precision, scikit-learn's step-wise definition) per row of weights, all rows at once
     on one sort of the scores: the curves' weighted true and false positives at each distinct score (nan where a
     row holds one class only). scikit-learn computes the same for one row of weights at a time (checked in the
-    tests); a row at a time is 100 times slower over 2,000 resamples."""
+    tests), which took 4x as long on 2,000 resamples of 2,853 texts (5.9 s against 1.5 s, 2 cores)."""
     order = np.argsort(-positive, kind="stable")
     ranked = positive[order]
     ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last text of each run of tied scores
