@@ -71,11 +71,13 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
     return rows
 
 
-def split_intervals(run: Path, split: str) -> dict[str, dict[str, float]] | None:
-    """The run's headline metrics on a split with their 95% bootstrap intervals; None without labelled
-    predictions of that split."""
+def split_interval_text(run: Path, split: str) -> str | None:
+    """The run's headline metrics' 95% bootstrap intervals on a split, as one line ("accuracy 0.8999-0.9129, ...");
+    None without labelled predictions of that split."""
     this = scored_split(run, split)
-    return None if this is None else intervals(this.resampled)
+    if this is None:
+        return None
+    return ", ".join(f"{m} {v['low']:.4f}-{v['high']:.4f}" for m, v in intervals(this.resampled).items())
 
 
 def paired_change(base_run: Path, run: Path, split: str) -> tuple[dict[str, dict[str, Any]], str]:

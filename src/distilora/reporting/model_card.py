@@ -111,13 +111,10 @@ def _metrics_table(info: RunInfo, metrics: dict[str, dict[str, Any]]) -> str:
 
 def _intervals(folder: RunFolder) -> str:
     """How far the test figures can be trusted: a figure from a few hundred texts moves by points."""
-    from distilora.reporting.compare import split_intervals
+    from distilora.reporting.compare import split_interval_text
 
-    sure = split_intervals(folder.path, "test")
-    if not sure:
-        return ""
-    ranges = ", ".join(f"{m} {v['low']:.4f}-{v['high']:.4f}" for m, v in sure.items())
-    return f"\n95% bootstrap intervals on **test** (resampling its texts): {ranges}.\n"
+    ranges = split_interval_text(folder.path, "test")
+    return f"\n95% bootstrap intervals on **test** (resampling its texts): {ranges}.\n" if ranges else ""
 
 
 def _decision(info: RunInfo) -> str:
