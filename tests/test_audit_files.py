@@ -3,6 +3,7 @@ naming the file, evaluations of other files never overwrite a run's own splits. 
 a one-line message and what is (still) on disk."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def test_eval_of_a_file_named_like_a_split_keeps_the_runs_own_results(tmp_path, 
     assert out.returncode == 0, out.stderr[-1500:]
     assert (run / "metrics" / "validation.json").read_bytes() == before
     assert (run / "predictions" / "validation.jsonl").read_bytes() == predictions
-    assert (run / "metrics" / "eval-validation.json").is_file()
+    assert json.loads((run / "metrics" / "eval-validation.json").read_text())["intervals"]["metrics"]["accuracy"]
     assert "eval-validation (4 texts)" in out.stdout
     assert "95% bootstrap intervals: accuracy 0." in out.stdout or "95% bootstrap intervals: accuracy 1." in out.stdout
 

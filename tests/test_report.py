@@ -55,6 +55,28 @@ def test_report_gives_each_headline_figure_its_interval(report):
     assert report.read_text().count("<small>95%: ") == len(headline)  # each headline card carries its interval
 
 
+def test_intervals_are_stored_once_with_the_split_and_the_report_reads_them(report, tmp_path):
+    import json
+
+    run = Path(shutil.copytree(report.parent, tmp_path / "run"))
+    path = run / "metrics" / "test.json"
+    metrics = json.loads(path.read_text())
+    stored = metrics["intervals"]
+    assert stored["level"] == 0.95 and stored["resamples"] == 2000
+    for metric, interval in stored["metrics"].items():
+        assert interval["value"] == pytest.approx(metrics[metric]) and interval["low"] <= interval["high"]
+    first = next(iter(stored["metrics"]))
+    stored["metrics"][first]["low"] = 0.0123  # the report shows what the split stored, it does not resample again
+    path.write_text(json.dumps(metrics))
+    write_report(run)
+    assert "<small>95%: 0.012-" in (run / "report.html").read_text()
+    del metrics["intervals"]  # a folder from before splits stored them: the report computes them itself
+    path.write_text(json.dumps(metrics))
+    write_report(run)
+    cards = (run / "report.html").read_text().count("<small>95%: ")
+    assert cards == len(stored["metrics"]) and "<small>95%: 0.012-" not in (run / "report.html").read_text()
+
+
 def test_report_keeps_the_config_the_mistakes_and_the_warnings_a_reader_needs(report):
     import csv
     import json

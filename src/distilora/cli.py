@@ -55,7 +55,7 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the starter c
 
 def _print_metrics(run_dir: Path, split: str) -> None:
     from distilora.evaluation.metrics import classification_report_text, confusion_matrix_text
-    from distilora.reporting.compare import split_interval_text
+    from distilora.evaluation.uncertainty import interval_text
     from distilora.runfolder import RunFolder
 
     folder = RunFolder(run_dir)
@@ -66,7 +66,7 @@ def _print_metrics(run_dir: Path, split: str) -> None:
     typer.echo(f"\n{split} ({metrics.get('n', '?')} texts)")
     typer.echo(classification_report_text(metrics, info.labels))
     typer.echo("\nconfusion matrix\n" + confusion_matrix_text(metrics, info.labels))
-    ranges = split_interval_text(folder.path, split)
+    ranges = interval_text(metrics)
     if ranges:
         typer.echo(f"95% bootstrap intervals: {ranges}")
     if split == "validation":

@@ -9,11 +9,11 @@ on top. Pure numpy on a run's probabilities: no torch, no run folders.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from distilora.evaluation.metrics import decide
+from distilora.evaluation.metrics import decide, probabilities
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -105,6 +105,24 @@ def resample(task: str, labels: np.ndarray, probs: np.ndarray, thresholds: list[
 def intervals(run: Resampled) -> dict[str, dict[str, float]]:
     """Per headline metric: its value on the split and the percentile bootstrap interval at LEVEL."""
     return {m: {"value": run.point[m], **_interval(run.draws[m])} for m in run.point}
+
+
+def with_intervals(metrics: dict[str, Any], logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """A split's metrics (as evaluate_logits gives them) with their 95% intervals added under "intervals", decided
+    with the temperature and thresholds the metrics were scored with. Stored once when a split is scored, so the
+    report, the model card and the printout read them instead of resampling the predictions again."""
+    task = metrics["task"]
+    probs = probabilities(task, logits, metrics["temperature"])
+    run = resample(task, np.asarray(labels, dtype=np.int64), probs, metrics["thresholds"])
+    return {**metrics, "intervals": {"level": LEVEL, "resamples": RESAMPLES, "metrics": intervals(run)}}
+
+
+def interval_text(metrics: dict[str, Any] | None) -> str | None:
+    """A split's stored intervals as one line ("accuracy 0.8999-0.9129, f1 ..."); None when it has none."""
+    stored = (metrics or {}).get("intervals")
+    if not stored:
+        return None
+    return ", ".join(f"{m} {v['low']:.4f}-{v['high']:.4f}" for m, v in stored["metrics"].items())
 
 
 def difference(a: Resampled, b: Resampled) -> dict[str, dict[str, float | str]]:

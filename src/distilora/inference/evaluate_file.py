@@ -22,6 +22,7 @@ def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64,
     from distilora.data.loading import load_eval_split
     from distilora.data.labels import LabelSpace
     from distilora.evaluation.metrics import evaluate_logits
+    from distilora.evaluation.uncertainty import with_intervals
     from distilora.inference.classifier import Classifier
 
     folder = RunFolder(run_dir)
@@ -35,7 +36,8 @@ def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64,
     split = load_eval_split(data, data_file, LabelSpace(tuple(info.labels), info.task), name=name)
     logits = Classifier.load(folder.path).predict_logits(split.texts, split.pairs, batch_size=batch_size,
                                                          progress=f"evaluate {name}" if progress else None)
-    metrics = evaluate_logits(info.task, logits, split.labels, info.labels, info.temperature, info.thresholds)
+    metrics = with_intervals(evaluate_logits(info.task, logits, split.labels, info.labels, info.temperature,
+                                             info.thresholds), logits, split.labels)
     folder.write_metrics(name, metrics)
     folder.write_predictions(name, split.rows, split.texts, split.pairs, split.labels, logits)
     return metrics

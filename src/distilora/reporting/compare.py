@@ -71,15 +71,6 @@ def certainty_rows(run_dirs: list[str | Path], split: str = "test") -> list[dict
     return rows
 
 
-def split_interval_text(run: Path, split: str) -> str | None:
-    """The run's headline metrics' 95% bootstrap intervals on a split, as one line ("accuracy 0.8999-0.9129, ...");
-    None without labelled predictions of that split."""
-    this = scored_split(run, split)
-    if this is None:
-        return None
-    return ", ".join(f"{m} {v['low']:.4f}-{v['high']:.4f}" for m, v in intervals(this.resampled).items())
-
-
 def paired_change(base_run: Path, run: Path, split: str) -> tuple[dict[str, dict[str, Any]], str]:
     """run minus base_run per headline metric on the split's texts both were scored on (difference, low, high,
     verdict), and a note for the verdict or the reason there is no difference."""

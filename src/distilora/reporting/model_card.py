@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from distilora.evaluation.metrics import HEADLINE_METRICS
+from distilora.evaluation.uncertainty import interval_text
 from distilora.runfolder import RunFolder, RunInfo, atomic_write_text
 
 
@@ -111,9 +112,7 @@ def _metrics_table(info: RunInfo, metrics: dict[str, dict[str, Any]]) -> str:
 
 def _intervals(folder: RunFolder) -> str:
     """How far the test figures can be trusted: a figure from a few hundred texts moves by points."""
-    from distilora.reporting.compare import split_interval_text
-
-    ranges = split_interval_text(folder.path, "test")
+    ranges = interval_text(folder.metrics("test"))
     return f"\n95% bootstrap intervals on **test** (resampling its texts): {ranges}.\n" if ranges else ""
 
 

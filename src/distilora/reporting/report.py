@@ -18,7 +18,7 @@ from distilora.evaluation.analysis import accuracy_by_length, confident_mistakes
 from distilora.evaluation.calibration import reliability_bins
 from distilora.evaluation.metrics import (HEADLINE_METRICS, calibration_inputs, classification_report_text, decide,
                                           evaluate_logits, expected_calibration_error, primary_metric, probabilities)
-from distilora.evaluation.uncertainty import RESAMPLES, intervals, resample
+from distilora.evaluation.uncertainty import with_intervals
 from distilora.reporting import plots
 from distilora.reporting.html_parts import CSS, html_section, html_table, image_tag, markdown_table
 from distilora.runfolder import RunFolder, RunInfo, atomic_write_text, write_csv_atomic
@@ -63,7 +63,10 @@ def gather(run_dir: str | Path, split: str | None = None) -> Evidence:
     split = split or ("test" if folder.predictions("test") else "validation")
     texts, labels, logits = _predictions(folder, split)
     probs = probabilities(info.task, logits, info.temperature)
-    metrics = evaluate_logits(info.task, logits, labels, info.labels, info.temperature, info.thresholds)
+    metrics = folder.metrics(split)
+    if not (metrics and "intervals" in metrics):  # a folder written before splits stored their intervals
+        metrics = with_intervals(evaluate_logits(info.task, logits, labels, info.labels, info.temperature,
+                                                 info.thresholds), logits, labels)
     return Evidence(folder, info, split, texts, labels, logits, probs, decide(info.task, probs, info.thresholds),
                     metrics)
 
@@ -149,14 +152,15 @@ def training(ev: Evidence) -> Section:
 
 
 def results(ev: Evidence) -> Section:
-    sure = intervals(resample(ev.task, ev.labels.astype(np.int64), ev.probs, ev.info.thresholds))
+    stored = ev.metrics["intervals"]
+    sure = stored["metrics"]
     cards = "".join(f'<div class="card"><b>{ev.metrics[k]:.4f}</b><span>{k.replace("_", " ")}</span>'
                     + (f'<small>95%: {sure[k]["low"]:.3f}-{sure[k]["high"]:.3f}</small>' if k in sure else "")
                     + '</div>' for k in HEADLINE_METRICS if isinstance(ev.metrics.get(k), float))
     text = classification_report_text(ev.metrics, ev.names)
     table = [{"metric": m, "value": v["value"], "95% interval": f"{v['low']:.4f} - {v['high']:.4f}"}
              for m, v in sure.items()]
-    how = (f"How sure: 95% is each figure's bootstrap interval over {RESAMPLES:,} resamples of these "
+    how = (f"How sure: 95% is each figure's bootstrap interval over {stored['resamples']:,} resamples of these "
            f"{ev.metrics['n']:,} texts: another sample of this many texts would move the figure about this much. "
            "To tell two runs apart, score them on the same texts: `distilora compare` pairs them, which is tighter.")
     body = (f'<p class="note">Split <b>{html.escape(ev.split)}</b>, {ev.metrics["n"]:,} texts</p>'

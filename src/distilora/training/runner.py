@@ -328,6 +328,7 @@ def _evaluate_splits(folder: RunFolder, module: Any, splits: "DataSplits", encod
     from distilora.data.summary import summarize_splits
     from distilora.evaluation.decision import fit_decision
     from distilora.evaluation.metrics import evaluate_logits
+    from distilora.evaluation.uncertainty import with_intervals
     from distilora.training.checkpoint import BEST_WEIGHTS, load_trainable_state
     from distilora.training.loop import predict_logits
     from distilora.training.tracking import log_split_metrics
@@ -342,7 +343,8 @@ def _evaluate_splits(folder: RunFolder, module: Any, splits: "DataSplits", encod
                                                         settings.eval)
     for name, split_logits in logits.items():
         split = getattr(splits, name)
-        metrics = evaluate_logits(space.task, split_logits, split.labels, list(space.names), temperature, thresholds)
+        metrics = with_intervals(evaluate_logits(space.task, split_logits, split.labels, list(space.names),
+                                                 temperature, thresholds), split_logits, split.labels)
         folder.write_metrics(name, metrics)
         log_split_metrics(accelerator, name, metrics, steps)
         folder.write_predictions(name, split.rows, split.texts, split.pairs, split.labels, split_logits)
