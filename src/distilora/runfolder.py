@@ -14,7 +14,8 @@ Layout (format 1)::
       merged/             optional (--merge / export merged): LoRA folded into full weights + tokenizer
       onnx/               optional (export): model.onnx (standard operators), model.fused.onnx (ONNX Runtime's
                           fused operators; BERT-type models), model.int8.onnx, tokenizer.json, export.json
-      metrics/<split>.json        metrics per split: validation, test, or eval-<file stem> for `distilora eval`
+      metrics/<split>.json        metrics per split (validation, test, or eval-<file stem> for `distilora eval`),
+                                  with the headline metrics' 95% bootstrap intervals under "intervals"
       predictions/<split>.jsonl   one row per text: text (and text_pair for pair runs), label (gold), logits
       history.jsonl       one line per evaluation: step, epoch, train_loss, val metrics, lr, seconds
       data_summary.json   class counts and text lengths per split
