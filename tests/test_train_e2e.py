@@ -234,3 +234,19 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, override, says):
     assert out.returncode == 2, out.stderr[-1000:]
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1 and says in out.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_saving_an_adapter_recorded_against_a_hub_id_asks_the_hub_nothing(tmp_path, monkeypatch):
+    """A named backbone's adapter records its hub id; saving it must not look that id up over the network."""
+    import peft.utils.save_and_load as peft_saving
+
+    import distilora.modeling.backbone as backbone
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"looked up the Hub: {args}")
+
+    monkeypatch.setattr(peft_saving, "check_file_exists_on_hf_hub", no_network)
+    monkeypatch.setattr(backbone, "portable_backbone_name", lambda name: "sentence-transformers/all-MiniLM-L6-v2")
+    run = train(build_config(tiny_raw(tmp_path, epochs=1)))
+    adapter = json.loads((run / "model" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"

@@ -173,7 +173,9 @@ def _save_model(built: "BuiltModel", module: Any, cfg: RunConfig, partial: Path)
 
         classifier.peft_config["default"].base_model_name_or_path = portable_backbone_name(cfg.model.backbone)
     with quiet_transformers():
-        classifier.save_pretrained(folder.model_dir, safe_serialization=True)
+        # the vocabulary is never changed, so no embedding matrix is saved; peft's "auto" would otherwise look the
+        # base model's config up on the Hub (a network call at every save, two warnings when offline)
+        classifier.save_pretrained(folder.model_dir, safe_serialization=True, save_embedding_layers=False)
         AutoTokenizer.from_pretrained(built.backbone_path).save_pretrained(folder.model_dir)
     if module.aux_head is not None:
         from distilora.modeling.aux_head import save_aux_head
