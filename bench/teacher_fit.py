@@ -10,31 +10,25 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from common import print_table, write_results
-
-if TYPE_CHECKING:
-    from distilora.data.dataset import TextSplit
 
 
 def fit_of(run: Path) -> dict:
     """The teacher's targets on one student's training texts (and extra texts), and the student's scores."""
     from distilora.config import load_config
     from distilora.data.loading import load_splits
-    from distilora.distill.teacher import soft_targets
+    from distilora.distill.fold_targets import student_soft_targets
     from distilora.evaluation.metrics import probabilities
 
     cfg = load_config(run / "config.yaml")
     splits = load_splits(cfg.data, cfg.distill)
     labels, task = splits.train.labels, splits.label_space.task
 
-    def score(split: "TextSplit") -> np.ndarray:
-        return soft_targets(cfg.distill, split.texts, split.pairs, batch_size=cfg.eval.batch_size, desc="teacher")
-
-    logits = score(splits.train)
+    logits, extra_logits = student_soft_targets(cfg.distill, splits.train, splits.unlabeled,
+                                                batch_size=cfg.eval.batch_size)
     row = {"run": str(run), "train_texts": len(labels),
            "teacher_agrees_with_labels": float((logits.argmax(axis=1) == labels).mean())}
     for temperature in (1.0, cfg.distill.temperature):
@@ -43,7 +37,7 @@ def fit_of(run: Path) -> dict:
     extra = splits.unlabeled
     row["extra_texts"] = 0 if extra is None else len(extra)
     if extra is not None:
-        extra_probs = probabilities(task, score(extra))
+        extra_probs = probabilities(task, extra_logits)
         row["extra_mean_max_p"] = float(extra_probs.max(axis=1).mean())
         if extra_probs.shape[1] == 2:
             row["extra_share_positive"] = float((extra_probs.argmax(axis=1) == 1).mean())

@@ -118,6 +118,7 @@ class DistillConfig(_Section):
     unlabeled_size: int | None = Field(None, gt=0, description="Use at most this many unlabelled texts (seeded sample); empty = all.")
     augment: int = Field(0, ge=0, le=16, description="Perturbed copies of each training text (words dropped, or one span kept) that the teacher scores and the student trains on with soft targets only; 0 = none.")
     augment_drop: float = Field(0.1, gt=0, lt=1, description="Share of words a distill.augment copy drops when it drops words.")
+    fold_teachers: list[str] = Field(default_factory=list, description="Out-of-fold teacher runs (as `distilora ship` trains with ship.teacher_folds): each training text, and each distill.augment copy of it, takes its soft targets from the fold teacher whose test split held it, so the targets are answers the teacher did not fit; unlabelled files keep distill.teacher's. Empty = distill.teacher scores everything.")
     alpha: float = Field(0.5, ge=0, le=1, description="Weight of the hard-label loss; 1 - alpha goes to the KD loss.")
     temperature: float = Field(2.0, gt=0, description="Softmax temperature for KD (loss scaled by T^2).")
     student_layers: Union[Literal["all", "odd", "even"], str, list[int]] = Field("all", description="Layers the student keeps: all, odd, even, first-K, last-K, uniform-K, or a list of 0-based indices.")
@@ -133,8 +134,16 @@ class ShipConfig(_Section):
     teacher: str | None = Field(None, description="`distilora ship`: an existing teacher run folder; empty = train one on ship.teacher_backbone.")
     teacher_backbone: str = Field("mpnet", description="`distilora ship`: backbone of the teacher it trains (LoRA unless ship.teacher_set says otherwise).")
     teacher_set: list[str] = Field(default_factory=list, description="`distilora ship`: KEY=VALUE overrides for the teacher stage only, e.g. [train.precision=bf16].")
+    teacher_folds: int = Field(0, ge=0, le=10, description="`distilora ship`: also train this many fold teachers (the teacher's config, each on the other folds of the training split, validated on the same validation split) whose held-out answers are the students' soft targets (distill.fold_teachers); 0 = the teacher scores its own training texts.")
     students: list[Union[str, list[int]]] = Field(default_factory=lambda: ["all"], description="`distilora ship`: one student per entry, by its layers (all, first-3, odd, ...) on model.backbone.")
     export: list[Literal["onnx", "onnx-int8"]] = Field(default_factory=lambda: ["onnx", "onnx-int8"], description="`distilora ship`: engines each student is exported to and timed on.")
+
+    @field_validator("teacher_folds")
+    @classmethod
+    def _folds_or_none(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("one fold holds out every text: use 0 (no fold teachers) or at least 2")
+        return value
 
 
 class RunConfig(_Section):

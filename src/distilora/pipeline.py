@@ -1,7 +1,8 @@
 """`distilora ship`: from data to a shipped student in one command — train big, ship small.
 
 Stages, each an ordinary run folder or a cached computation, so a killed or stopped pipeline starts again where it
-was: (1) teacher: LoRA on ship.teacher_backbone (or an existing teacher run), (2) targets: the teacher's logits on
+was: (1) teacher: LoRA on ship.teacher_backbone (or an existing teacher run), and with ship.teacher_folds that many
+fold teachers, each trained like it on the other folds of the training split, (2) targets: the teacher's logits on
 the training texts and any distill.unlabeled texts (cached in chunks), (3) students: one per ship.students entry on
 model.backbone, trained on soft targets + labels, (4) export: each student to ONNX fp32 / int8, checked against
 PyTorch, (5) compare: params, test metrics, training time and samples/s per model and engine, with a plot.
@@ -15,10 +16,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from distilora.allocator import freed_memory_kept
-from distilora.config import RunConfig, build_config
+from distilora.config import RunConfig, build_config, load_config
 from distilora.errors import ConfigError
 from distilora.memory import peak_rss_mb, reset_peak_rss
-from distilora.runfolder import RunFolder, ShipFolder, partial_path, write_json_atomic
+from distilora.runfolder import RunFolder, ShipFolder, fold_run_dir, partial_path, write_json_atomic
 
 STAGES = ("teacher", "targets", "students", "export", "compare")
 REDO_HINT = "delete that folder to train it again, or ship into another output_dir"
@@ -39,7 +40,8 @@ def student_config(config: RunConfig, folder: ShipFolder, teacher: Path, layers:
     raw = config.model_dump(mode="json")
     suffix = folder.student_dir(layers).name.removeprefix("student")
     raw.update(name=f"{config.name}-student{suffix}", output_dir=str(folder.student_dir(layers)))
-    raw["distill"] = {**raw["distill"], "teacher": str(teacher), "student_layers": layers}
+    folds = [str(fold_run_dir(folder.teacher_folds_dir, k)) for k in range(config.ship.teacher_folds)]
+    raw["distill"] = {**raw["distill"], "teacher": str(teacher), "student_layers": layers, "fold_teachers": folds}
     raw.pop("ship")
     return build_config(raw, source="ship.students")
 
@@ -55,16 +57,40 @@ def _train_stage(config: RunConfig, say: Callable[[str], None]) -> Path:
     return train(config, resume=resume)
 
 
+def _fold_plan(student: RunConfig, folds: int) -> tuple[Any, Any]:
+    """The student's training file and splits, checked to make ``folds`` folds (every class needs as many texts)."""
+    from distilora.curation.label_audit import fold_assignment
+    from distilora.data.loading import load_splits, read_training_file
+
+    table, _, _ = read_training_file(student.data)
+    splits = load_splits(student.data)
+    made = int(fold_assignment(splits.train.labels, folds, student.data.seed).max()) + 1
+    if made < folds:
+        raise ConfigError(f"ship.teacher_folds: {folds} folds need {folds} training texts of every class, the rarest "
+                          f"has {made}; lower ship.teacher_folds")
+    return table, splits
+
+
+def _fold_teachers_stage(config: RunConfig, teacher: RunConfig, plan: tuple[Any, Any],
+                         say: Callable[[str], None]) -> list[Path]:
+    """The teacher's config trained once per fold of the students' training split, on the same validation split: each
+    fold teacher's test split is its fold, whose texts it never saw (distill.fold_teachers)."""
+    from distilora.curation.fold_runs import train_fold_runs
+
+    table, splits = plan
+    carved = splits.validation_held_out and config.data.validation is None
+    runs, _ = train_fold_runs(teacher, table, splits.train, ShipFolder(config.run_dir).teacher_folds_dir,
+                              config.ship.teacher_folds, validation=splits.validation if carved else None, say=say)
+    return runs
+
+
 def _targets_stage(config: RunConfig, say: Callable[[str], None]) -> None:
     """Score the student's training texts and unlabelled texts with the teacher once; the student reads the cache."""
     from distilora.data.loading import load_splits
-    from distilora.distill.teacher import soft_targets
+    from distilora.distill.fold_targets import student_soft_targets
 
     splits = load_splits(config.data, config.distill)
-    for split in (splits.train, splits.unlabeled):
-        if split is not None:
-            soft_targets(config.distill, split.texts, split.pairs, batch_size=config.eval.batch_size,
-                         desc=f"teacher targets ({split.name})")
+    student_soft_targets(config.distill, splits.train, splits.unlabeled, batch_size=config.eval.batch_size)
     say(f"teacher targets ready for {len(splits.train):,} training texts"
         + (f" and {len(splits.unlabeled):,} unlabelled texts" if splits.unlabeled is not None else ""))
 
@@ -105,9 +131,12 @@ def _ship(config: RunConfig, stop_after: str | None, say: Callable[[str], None])
     teacher_cfg = None if config.ship.teacher else teacher_config(config, folder)
     students = [student_config(config, folder, Path(config.ship.teacher or folder.teacher_dir), layers)
                 for layers in config.ship.students]  # every stage's config is checked before anything trains
+    plan = _fold_plan(students[0], config.ship.teacher_folds) if config.ship.teacher_folds else None
     reset_peak_rss()
     teacher = Path(config.ship.teacher) if teacher_cfg is None else _train_stage(teacher_cfg, say)
-    peaks["teacher"] = _stage_peak_mb([] if teacher_cfg is None else [teacher])
+    folds = [] if plan is None else _fold_teachers_stage(
+        config, teacher_cfg or load_config(RunFolder(teacher).config_yaml), plan, say)
+    peaks["teacher"] = _stage_peak_mb(([] if teacher_cfg is None else [teacher]) + folds)
     for stage in STAGES[1:]:
         if stop_after == STAGES[STAGES.index(stage) - 1]:
             return folder.path

@@ -175,6 +175,7 @@ class ShipFolder:
 
         SHIP/
           teacher/              the teacher run (unless ship.teacher names an existing one)
+          teacher-folds/        with ship.teacher_folds: validation file, fold-<k>/ train/held files and run/
           student/              the student that keeps every layer of its backbone
           student-<layers>/     one per other ship.students entry, e.g. student-first-3
           ship.json             per model and engine: params, test metrics, train seconds, samples/s at batch 32
@@ -185,6 +186,7 @@ class ShipFolder:
         self.path = Path(path)
 
     teacher_dir = property(lambda self: self.path / "teacher")
+    teacher_folds_dir = property(lambda self: self.path / "teacher-folds")
     ship_json = property(lambda self: self.path / "ship.json")
     comparison_md = property(lambda self: self.path / "comparison.md")
     comparison_png = property(lambda self: self.path / "comparison.png")
@@ -218,6 +220,15 @@ class AuditFolder:
     report_md = property(lambda self: self.path / "report.md")
     cleaned_stem = property(lambda self: self.path / "train-cleaned")  # + the source format's suffix
     folds_dir = property(lambda self: self.path / "folds")
+
+
+def fold_dir(folds_dir: Path, fold: int) -> Path:
+    """One fold of a cross-fitting (an audit's, or a ship's fold teachers): its train/held files and run/."""
+    return Path(folds_dir) / f"fold-{fold}"
+
+
+def fold_run_dir(folds_dir: Path, fold: int) -> Path:
+    return fold_dir(folds_dir, fold) / "run"
 
 
 def default_audit_dir(run_dir: Path) -> Path:

@@ -13,7 +13,7 @@ def augmented_copies(train: TextSplit, copies: int, drop: float, seed: int) -> T
     training text, or as an earlier copy, is left out (a text of one word has none)."""
     rng = np.random.default_rng([seed, 20191])
     seen = {" ".join(text.split()) for text in train.texts}
-    texts, pairs, rows = [], [], []
+    texts, pairs, origin = [], [], []
     for i, text in enumerate(train.texts):
         words = text.split()
         for _ in range(copies):
@@ -22,11 +22,12 @@ def augmented_copies(train: TextSplit, copies: int, drop: float, seed: int) -> T
                 continue
             seen.add(copy)
             texts.append(copy)
-            rows.append(train.rows[i])
+            origin.append(i)
             if train.pairs is not None:
                 pairs.append(train.pairs[i])
+    origin = np.asarray(origin, dtype=np.int64)
     return TextSplit(name="augmented", source=f"{train.source} (distill.augment)", texts=texts,
-                     pairs=None if train.pairs is None else pairs, labels=None, rows=np.asarray(rows, dtype=np.int64))
+                     pairs=None if train.pairs is None else pairs, labels=None, rows=train.rows[origin], origin=origin)
 
 
 def _perturb(words: list[str], drop: float, rng: np.random.Generator) -> list[str]:

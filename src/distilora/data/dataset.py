@@ -19,6 +19,7 @@ class TextSplit:
     labels: np.ndarray | None  # int64 [n] for binary/multiclass; float32 [n, k] 0/1 for multilabel; None = unlabelled
     rows: np.ndarray  # 1-based data-row numbers in the source file
     aux: np.ndarray | None = None  # float32 [n, m] teacher scores, NaN where a row has none
+    origin: np.ndarray | None = None  # int64 [n]: the training text each row was made from (distill.augment), -1 none
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -33,6 +34,7 @@ class TextSplit:
             labels=None if self.labels is None else self.labels[idx],
             rows=self.rows[idx],
             aux=None if self.aux is None else self.aux[idx],
+            origin=None if self.origin is None else self.origin[idx],
         )
 
 

@@ -42,7 +42,12 @@ def _joined(parts: list[TextSplit], cfg: DataConfig) -> TextSplit:
     return TextSplit(name="unlabeled", source=", ".join(part.source for part in parts),
                      texts=[text for part in parts for text in part.texts],
                      pairs=None if cfg.text_pair_column is None else [pair for part in parts for pair in part.pairs],
-                     labels=None, rows=np.concatenate([part.rows for part in parts]))
+                     labels=None, rows=np.concatenate([part.rows for part in parts]),
+                     origin=np.concatenate([_origin(part) for part in parts]))
+
+
+def _origin(part: TextSplit) -> np.ndarray:
+    return np.full(len(part), -1, dtype=np.int64) if part.origin is None else part.origin
 
 
 def _outside(texts: list[str], splits: list[TextSplit]) -> np.ndarray:

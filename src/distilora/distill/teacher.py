@@ -10,15 +10,10 @@ import hashlib
 import shutil
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from distilora.cache import cache_root, read_cached_rows, text_stream
 from distilora.runfolder import RunFolder, atomic_write_file
-
-if TYPE_CHECKING:
-    from distilora.config import DistillConfig
 
 CACHE_FORMAT = "distilora-teacher-logits-1"
 CHUNK_TEXTS = 4096
@@ -105,10 +100,3 @@ def _save_logits(path: Path, logits: np.ndarray, teacher_run: str | Path) -> Non
     atomic_write_file(path, lambda tmp: save_file({"logits": logits}, str(tmp),
                                                   metadata={"teacher": str(teacher_run), "rows": str(len(logits))}))
 
-
-def soft_targets(distill: "DistillConfig", texts: list[str], pairs: list[str] | None, *, batch_size: int,
-                 desc: str) -> np.ndarray:
-    """The teacher logits a run trains on, on the engine distill.teacher_backend picks, from the user cache."""
-    backend = teacher_engine(distill.teacher, distill.teacher_backend)
-    return teacher_logits(distill.teacher, texts, pairs, cache_dir=default_cache_dir(), batch_size=batch_size,
-                          backend=backend, desc=desc)

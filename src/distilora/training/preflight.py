@@ -19,7 +19,8 @@ PROBE_TEXTS = 256
 
 def check_config(cfg: RunConfig) -> None:
     """Combinations that cannot work whatever the data, checked before any file is read."""
-    extra = {"distill.unlabeled": "leave distill.unlabeled empty", "distill.augment": "set distill.augment to 0"}
+    extra = {"distill.unlabeled": "leave distill.unlabeled empty", "distill.augment": "set distill.augment to 0",
+             "distill.fold_teachers": "leave distill.fold_teachers empty"}
     for field, undo in extra.items():
         if getattr(cfg.distill, field.split(".")[1]) and not (cfg.distill.teacher and cfg.distill.alpha < 1):
             raise ConfigError(f"{field}: these texts learn from the teacher's soft targets only; set distill.teacher "
@@ -37,13 +38,13 @@ def check_run(cfg: RunConfig, splits: "DataSplits") -> None:
 
 
 def _check_distill(cfg: RunConfig, splits: "DataSplits") -> None:
-    if not cfg.distill.teacher:
-        return
     space = splits.label_space
-    info = RunFolder(cfg.distill.teacher).info()
-    if info.labels != list(space.names) or info.task != space.task:
-        raise ConfigError(f"distill.teacher: {cfg.distill.teacher} predicts {info.task} labels {info.labels}, this "
-                          f"task has {space.task} labels {list(space.names)}; train a teacher on the same labels")
+    named = [("distill.teacher", cfg.distill.teacher)] if cfg.distill.teacher else []
+    for field, run in named + [("distill.fold_teachers", run) for run in cfg.distill.fold_teachers]:
+        info = RunFolder(run).info()
+        if info.labels != list(space.names) or info.task != space.task:
+            raise ConfigError(f"{field}: {run} predicts {info.task} labels {info.labels}, this task has "
+                              f"{space.task} labels {list(space.names)}; train a teacher on the same labels")
 
 
 def _check_metric(cfg: RunConfig, splits: "DataSplits") -> None:

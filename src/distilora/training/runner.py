@@ -134,13 +134,10 @@ def _training_set(cfg: RunConfig, splits: "DataSplits", encoded_train: Any, toke
     if not (cfg.distill.teacher and cfg.distill.alpha < 1.0):  # alpha 1 = hard labels only: no teacher pass
         return TrainSet(encoded_train, train.labels, None, train.aux)
     from distilora.data.tokenize import Encoded
-    from distilora.distill.teacher import soft_targets
+    from distilora.distill.fold_targets import student_soft_targets
 
-    def score(split: TextSplit, desc: str) -> np.ndarray:
-        return soft_targets(cfg.distill, split.texts, split.pairs, batch_size=cfg.eval.batch_size, desc=desc)
-
-    soft = score(train, "teacher targets (train)")
     extra = splits.unlabeled
+    soft, soft_extra = student_soft_targets(cfg.distill, train, extra, batch_size=cfg.eval.batch_size)
     if extra is None:
         return TrainSet(encoded_train, train.labels, soft, train.aux)
     encoded_extra = _encode(tokenizer, extra, cfg.data.max_length)
@@ -149,7 +146,7 @@ def _training_set(cfg: RunConfig, splits: "DataSplits", encoded_train: Any, toke
         [train.aux, np.full((len(extra), train.aux.shape[1]), np.nan, dtype=np.float32)])
     return TrainSet(Encoded(encoded_train.input_ids + encoded_extra.input_ids,
                             encoded_train.token_type_ids + encoded_extra.token_type_ids),
-                    np.concatenate([train.labels, placeholder]), np.concatenate([soft, score(extra, "teacher targets (unlabelled)")]),
+                    np.concatenate([train.labels, placeholder]), np.concatenate([soft, soft_extra]),
                     aux, labelled=np.concatenate([np.ones(len(train), bool), np.zeros(len(extra), bool)]))
 
 
