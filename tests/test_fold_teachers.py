@@ -36,6 +36,8 @@ def test_each_text_is_scored_by_the_fold_teacher_that_held_it_out(tmp_path):
     student = load_config(RunFolder(folder.student_dir("all")).config_yaml)
     folds = [str(folder.teacher_folds_dir / f"fold-{k}" / "run") for k in range(2)]
     assert student.distill.fold_teachers == folds
+    card = (folder.student_dir("all") / "README.md").read_text()
+    assert "| teacher targets on training texts | out of fold: 2 fold teachers" in card
     splits = load_splits(student.data, student.distill)
     train, extra = splits.train, splits.unlabeled
     fold = held_out_fold(folds, train)

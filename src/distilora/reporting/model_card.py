@@ -93,6 +93,9 @@ def _training(info: RunInfo, config: dict[str, Any]) -> str:
     if distill.get("teacher"):
         rows += [("teacher", f"`{Path(distill['teacher']).name}`, alpha {distill.get('alpha')}, temperature "
                              f"{distill.get('temperature')}")]
+    if distill.get("fold_teachers"):
+        rows += [("teacher targets on training texts", f"out of fold: {len(distill['fold_teachers'])} fold teachers "
+                  "trained like the teacher, each scoring the texts (and their copies) it never trained on")]
     lines = ["## Training\n", "| setting | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows if value is not None]
     return "\n".join(lines) + "\n\nThe full resolved config is `config.yaml` in the run folder.\n"
