@@ -68,4 +68,3 @@ def _scored(distill: "DistillConfig", split: "TextSplit", folds: np.ndarray, bat
     if out is None:
         return np.zeros((0, len(RunFolder(distill.teacher).info().labels)), dtype=np.float32)
     return out
-

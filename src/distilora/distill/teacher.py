@@ -10,6 +10,7 @@ import hashlib
 import shutil
 from itertools import chain
 from pathlib import Path
+
 import numpy as np
 
 from distilora.cache import cache_root, read_cached_rows, text_stream
@@ -99,4 +100,3 @@ def _save_logits(path: Path, logits: np.ndarray, teacher_run: str | Path) -> Non
 
     atomic_write_file(path, lambda tmp: save_file({"logits": logits}, str(tmp),
                                                   metadata={"teacher": str(teacher_run), "rows": str(len(logits))}))
-
