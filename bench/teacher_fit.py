@@ -43,7 +43,8 @@ def fit_of(run: Path) -> dict:
             row["extra_share_positive"] = float((extra_probs.argmax(axis=1) == 1).mean())
     for split in ("validation", "test"):
         metrics = json.loads((run / "metrics" / f"{split}.json").read_text())
-        row.update({f"{split}_f1": metrics.get("f1"), f"{split}_pr_auc": metrics.get("pr_auc")})
+        f1 = metrics.get("f1", metrics.get("macro_f1"))  # binary F1, or macro F1 for a multi-class task
+        row.update({f"{split}_f1": f1, f"{split}_pr_auc": metrics.get("pr_auc")})
     return row
 
 
