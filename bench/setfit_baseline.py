@@ -7,7 +7,8 @@ its test split, for tasks where a user with a few hundred labelled texts per tas
 The splits come from distilora's own loader with the run's config (same seed, same sampling), so both sides see the
 same training and test texts; SetFit does not use the validation split. SetFit's body is tuned on contrastive pairs
 (`num_iterations` partners of each kind per text, one epoch, batch 16: the pair count SetFit used before 1.0; its
-1.x default draws every pair, which for 900 texts is about 800,000 pairs) and its head is a logistic regression.
+1.x default draws every pair, oversampling the rarer kind: 768,074 pairs for the 910 unsafe-topic prompts) and its
+head is a logistic regression.
 The distilora side is read back from the run folder (trained earlier on this machine, not in this process).
 """
 from __future__ import annotations
