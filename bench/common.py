@@ -24,6 +24,13 @@ def require_data(*parts: str) -> Path:
     return path
 
 
+def require_finished_run(run: Path) -> None:
+    """Exit with a one-line message unless ``run`` is a finished distilora run folder with test metrics."""
+    for needed in ("config.yaml", "run.json", "metrics/test.json"):
+        if not (run / needed).exists():
+            sys.exit(f"{run}: {needed} not found; give a finished distilora run folder")
+
+
 def machine() -> dict[str, Any]:
     import torch
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, print_table, require_data, write_results  # noqa: E402
+from common import peak_rss_mb, print_table, require_data, require_finished_run, write_results  # noqa: E402
 from trainer_baseline import distilora_side, test_metrics  # noqa: E402
 
 
@@ -54,12 +54,11 @@ def run_setfit(run: Path, iterations: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a finished distilora run folder (single-label, with a test split)")
-    parser.add_argument("--iterations", type=int, default=20, help="SetFit num_iterations (pairs of each kind per text)")
+    parser.add_argument("--iterations", type=int, default=20,
+                        help="SetFit num_iterations (pairs of each kind per text)")
     parser.add_argument("--name", default=None, help="results file name under bench/results (default: none written)")
     args = parser.parse_args()
-    for needed in ("config.yaml", "run.json", "metrics/test.json"):
-        if not (args.run / needed).exists():
-            sys.exit(f"{args.run}: {needed} not found; give a finished distilora run folder")
+    require_finished_run(args.run)
     require_data()
     ours, peer = distilora_side(args.run), run_setfit(args.run, args.iterations)
     columns = ["side", "accuracy", "macro_f1", "train_seconds"]

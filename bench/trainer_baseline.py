@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import peak_rss_mb, print_table, require_data, trainer_clock, write_results  # noqa: E402
+from common import (peak_rss_mb, print_table, require_data, require_finished_run, trainer_clock,  # noqa: E402
+                    write_results)
 
 METRICS = ("accuracy", "f1", "macro_f1", "roc_auc", "pr_auc")
 
@@ -114,9 +115,7 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a finished distilora LoRA run folder")
     parser.add_argument("--name", default=None, help="results file name under bench/results (default: none written)")
     args = parser.parse_args()
-    for needed in ("config.yaml", "run.json", "metrics/test.json"):
-        if not (args.run / needed).exists():
-            sys.exit(f"{args.run}: {needed} not found; give a finished distilora run folder")
+    require_finished_run(args.run)
     require_data()
     ours, peer = distilora_side(args.run), run_trainer(args.run)
     for key in METRICS:
