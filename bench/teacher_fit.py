@@ -21,7 +21,7 @@ def fit_of(run: Path) -> dict:
     from distilora.config import load_config
     from distilora.data.loading import load_splits
     from distilora.distill.fold_targets import student_soft_targets
-    from distilora.evaluation.metrics import probabilities
+    from distilora.evaluation.metrics import primary_metric, probabilities
 
     cfg = load_config(run / "config.yaml")
     splits = load_splits(cfg.data, cfg.distill)
@@ -43,8 +43,7 @@ def fit_of(run: Path) -> dict:
             row["extra_share_positive"] = float((extra_probs.argmax(axis=1) == 1).mean())
     for split in ("validation", "test"):
         metrics = json.loads((run / "metrics" / f"{split}.json").read_text())
-        f1 = metrics.get("f1", metrics.get("macro_f1"))  # binary F1, or macro F1 for a multi-class task
-        row.update({f"{split}_f1": f1, f"{split}_pr_auc": metrics.get("pr_auc")})
+        row.update({f"{split}_f1": metrics.get(primary_metric(task)), f"{split}_pr_auc": metrics.get("pr_auc")})
     return row
 
 
