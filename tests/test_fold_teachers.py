@@ -2,6 +2,8 @@
 copy of it, is scored by the fold teacher that never trained on it; other teacher-only texts by the teacher."""
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -31,8 +33,19 @@ def _logits(run, texts):
     return Classifier.load(run, backend="torch").predict_logits(texts)
 
 
+def _live_models() -> int:
+    from transformers import PreTrainedModel
+
+    gc.collect()
+    return sum(isinstance(o, PreTrainedModel) for o in gc.get_objects())
+
+
 def test_each_text_is_scored_by_the_fold_teacher_that_held_it_out(tmp_path):
+    before = _live_models()
     folder = ShipFolder(ship(build_config(_raw(tmp_path, folds=2)), stop_after="students", say=lambda _: None))
+    # teacher, 2 fold teachers, their scoring and the student ran in this process: none of their models outlives it,
+    # so a pipeline's later stages do not carry the earlier stages' weights
+    assert _live_models() == before
     student = load_config(RunFolder(folder.student_dir("all")).config_yaml)
     folds = [str(folder.teacher_folds_dir / f"fold-{k}" / "run") for k in range(2)]
     assert student.distill.fold_teachers == folds
