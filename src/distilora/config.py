@@ -118,6 +118,7 @@ class DistillConfig(_Section):
     unlabeled_size: int | None = Field(None, gt=0, description="Use at most this many unlabelled texts (seeded sample); empty = all.")
     augment: int = Field(0, ge=0, le=16, description="Perturbed copies of each training text (words dropped, or one span kept) that the teacher scores and the student trains on with soft targets only; 0 = none.")
     augment_drop: float = Field(0.1, gt=0, lt=1, description="Share of words a distill.augment copy drops when it drops words.")
+    ensemble: list[str] = Field(default_factory=list, description="More teacher runs on the same labels (e.g. the teacher's config trained with other seeds): each text's soft target is then the mean of the softened outputs of distill.teacher and these, at distill.temperature; empty = distill.teacher alone. Layers a student copies still come from distill.teacher.")
     fold_teachers: list[str] = Field(default_factory=list, description="Out-of-fold teacher runs (as `distilora ship` trains with ship.teacher_folds): each training text, and each distill.augment copy of it, takes its soft targets from the fold teacher whose test split held it, so the targets are answers the teacher did not fit; unlabelled files keep distill.teacher's. Empty = distill.teacher scores everything.")
     alpha: float = Field(0.5, ge=0, le=1, description="Weight of the hard-label loss; 1 - alpha goes to the KD loss.")
     temperature: float = Field(2.0, gt=0, description="Softmax temperature for KD (loss scaled by T^2).")

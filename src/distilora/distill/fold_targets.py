@@ -1,4 +1,5 @@
-"""Soft targets a student trains on, from the teacher or from out-of-fold teachers (distill.fold_teachers).
+"""Soft targets a student trains on: from the teacher, from several teachers at once (distill.ensemble), or from
+out-of-fold teachers (distill.fold_teachers).
 
 A teacher fitted to the training texts answers them with their labels again (on ToxicChat's training prompts it
 agrees with the label on 99.4% at a mean probability of 0.99), so its soft targets there teach nothing the labels do
@@ -58,13 +59,39 @@ def _scored(distill: "DistillConfig", split: "TextSplit", folds: np.ndarray, bat
     for fold in np.unique(folds):
         rows = np.flatnonzero(folds == fold)
         part = split.subset(rows)
-        run = distill.teacher if fold == TEACHER else distill.fold_teachers[fold]
-        desc = f"teacher targets ({split.name})" if fold == TEACHER else f"fold {fold + 1} teacher ({split.name})"
-        logits = teacher_logits(run, part.texts, part.pairs, cache_dir=default_cache_dir(), batch_size=batch_size,
-                                backend=teacher_engine(run, distill.teacher_backend), desc=desc)
+        if fold == TEACHER:
+            runs = [distill.teacher, *distill.ensemble]
+            each = [_logits(distill, run, part, batch_size, f"teacher {k + 1} of {len(runs)} ({split.name})"
+                            if len(runs) > 1 else f"teacher targets ({split.name})") for k, run in enumerate(runs)]
+            task = RunFolder(distill.teacher).info().task
+            logits = each[0] if len(each) == 1 else ensemble_logits(each, distill.temperature, task)
+        else:
+            logits = _logits(distill, distill.fold_teachers[fold], part, batch_size,
+                             f"fold {fold + 1} teacher ({split.name})")
         if out is None:
             out = np.zeros((len(split), logits.shape[1]), dtype=np.float32)
         out[rows] = logits
     if out is None:
         return np.zeros((0, len(RunFolder(distill.teacher).info().labels)), dtype=np.float32)
     return out
+
+
+def _logits(distill: "DistillConfig", run: str, part: "TextSplit", batch_size: int, desc: str) -> np.ndarray:
+    return teacher_logits(run, part.texts, part.pairs, cache_dir=default_cache_dir(), batch_size=batch_size,
+                          backend=teacher_engine(run, distill.teacher_backend), desc=desc)
+
+
+def ensemble_logits(each: list[np.ndarray], temperature: float, task: str) -> np.ndarray:
+    """Logits whose softened outputs are the mean of the teachers' softened outputs at this temperature, so the
+    distillation loss, which divides by the same temperature, sees the averaged probabilities exactly (per label
+    for multi-label, over the classes otherwise). Computed in log space: a confident teacher's near-zero
+    probabilities stay finite."""
+    scaled = np.stack(each).astype(np.float64) / temperature  # [teachers, texts, labels]
+    log_n = np.log(len(each))
+    log_sum_exp = np.logaddexp.reduce  # along an axis
+    if task == "multilabel":
+        log_yes = log_sum_exp(-np.logaddexp(0.0, -scaled), axis=0) - log_n  # log mean sigmoid
+        log_no = log_sum_exp(-np.logaddexp(0.0, scaled), axis=0) - log_n  # log mean (1 - sigmoid)
+        return ((log_yes - log_no) * temperature).astype(np.float32)
+    log_probs = scaled - log_sum_exp(scaled, axis=-1, keepdims=True)
+    return ((log_sum_exp(log_probs, axis=0) - log_n) * temperature).astype(np.float32)

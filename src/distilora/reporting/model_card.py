@@ -93,6 +93,9 @@ def _training(info: RunInfo, config: dict[str, Any]) -> str:
     if distill.get("teacher"):
         rows += [("teacher", f"`{Path(distill['teacher']).name}`, alpha {distill.get('alpha')}, temperature "
                              f"{distill.get('temperature')}")]
+    if distill.get("ensemble"):
+        rows += [("teacher ensemble", f"soft targets averaged over {len(distill['ensemble']) + 1} teachers: the "
+                  f"teacher and {', '.join(f'`{Path(run).name}`' for run in distill['ensemble'])}")]
     if distill.get("fold_teachers"):
         rows += [("teacher targets on training texts", f"out of fold: {len(distill['fold_teachers'])} fold teachers "
                   "trained like the teacher, each scoring the texts (and their copies) it never trained on")]

@@ -25,6 +25,12 @@ def check_config(cfg: RunConfig) -> None:
         if getattr(cfg.distill, field.split(".")[1]) and not (cfg.distill.teacher and cfg.distill.alpha < 1):
             raise ConfigError(f"{field}: these texts learn from the teacher's soft targets only; set distill.teacher "
                               f"and distill.alpha below 1, or {undo}")
+    if cfg.distill.ensemble and not (cfg.distill.teacher and cfg.distill.alpha < 1):
+        raise ConfigError("distill.ensemble: these runs score alongside the teacher; set distill.teacher and "
+                          "distill.alpha below 1, or leave distill.ensemble empty")
+    if cfg.distill.ensemble and cfg.distill.fold_teachers:
+        raise ConfigError("distill.ensemble: training texts take their soft targets from distill.fold_teachers, "
+                          "so an ensemble would score only the unlabelled texts; use one of the two")
 
 
 def check_run(cfg: RunConfig, splits: "DataSplits") -> None:
@@ -40,7 +46,8 @@ def check_run(cfg: RunConfig, splits: "DataSplits") -> None:
 def _check_distill(cfg: RunConfig, splits: "DataSplits") -> None:
     space = splits.label_space
     named = [("distill.teacher", cfg.distill.teacher)] if cfg.distill.teacher else []
-    for field, run in named + [("distill.fold_teachers", run) for run in cfg.distill.fold_teachers]:
+    others = [("distill.fold_teachers", run) for run in cfg.distill.fold_teachers]
+    for field, run in named + others + [("distill.ensemble", run) for run in cfg.distill.ensemble]:
         info = RunFolder(run).info()
         if info.labels != list(space.names) or info.task != space.task:
             raise ConfigError(f"{field}: {run} predicts {info.task} labels {info.labels}, this task has "
