@@ -59,15 +59,8 @@ def _scored(distill: "DistillConfig", split: "TextSplit", folds: np.ndarray, bat
     for fold in np.unique(folds):
         rows = np.flatnonzero(folds == fold)
         part = split.subset(rows)
-        if fold == TEACHER:
-            runs = [distill.teacher, *distill.ensemble]
-            each = [_logits(distill, run, part, batch_size, f"teacher {k + 1} of {len(runs)} ({split.name})"
-                            if len(runs) > 1 else f"teacher targets ({split.name})") for k, run in enumerate(runs)]
-            task = RunFolder(distill.teacher).info().task
-            logits = each[0] if len(each) == 1 else ensemble_logits(each, distill.temperature, task)
-        else:
-            logits = _logits(distill, distill.fold_teachers[fold], part, batch_size,
-                             f"fold {fold + 1} teacher ({split.name})")
+        logits = (_teacher_targets(distill, part, batch_size) if fold == TEACHER else
+                  _logits(distill, distill.fold_teachers[fold], part, batch_size, f"fold {fold + 1} teacher"))
         if out is None:
             out = np.zeros((len(split), logits.shape[1]), dtype=np.float32)
         out[rows] = logits
@@ -76,9 +69,18 @@ def _scored(distill: "DistillConfig", split: "TextSplit", folds: np.ndarray, bat
     return out
 
 
+def _teacher_targets(distill: "DistillConfig", part: "TextSplit", batch_size: int) -> np.ndarray:
+    """The teacher's logits, or with distill.ensemble the logits of all the teachers' averaged outputs."""
+    runs = [distill.teacher, *distill.ensemble]
+    if len(runs) == 1:
+        return _logits(distill, runs[0], part, batch_size, "teacher targets")
+    each = [_logits(distill, run, part, batch_size, f"teacher {k + 1} of {len(runs)}") for k, run in enumerate(runs)]
+    return ensemble_logits(each, distill.temperature, RunFolder(distill.teacher).info().task)
+
+
 def _logits(distill: "DistillConfig", run: str, part: "TextSplit", batch_size: int, desc: str) -> np.ndarray:
     return teacher_logits(run, part.texts, part.pairs, cache_dir=default_cache_dir(), batch_size=batch_size,
-                          backend=teacher_engine(run, distill.teacher_backend), desc=desc)
+                          backend=teacher_engine(run, distill.teacher_backend), desc=f"{desc} ({part.name})")
 
 
 def ensemble_logits(each: list[np.ndarray], temperature: float, task: str) -> np.ndarray:
