@@ -19,15 +19,14 @@ PROBE_TEXTS = 256
 
 def check_config(cfg: RunConfig) -> None:
     """Combinations that cannot work whatever the data, checked before any file is read."""
-    extra = {"distill.unlabeled": "leave distill.unlabeled empty", "distill.augment": "set distill.augment to 0",
-             "distill.fold_teachers": "leave distill.fold_teachers empty"}
-    for field, undo in extra.items():
+    texts = "these texts learn from the teacher's soft targets only"
+    need_teacher = {"distill.unlabeled": (texts, "leave distill.unlabeled empty"),
+                    "distill.augment": (texts, "set distill.augment to 0"),
+                    "distill.fold_teachers": (texts, "leave distill.fold_teachers empty"),
+                    "distill.ensemble": ("these runs score alongside the teacher", "leave distill.ensemble empty")}
+    for field, (why, undo) in need_teacher.items():
         if getattr(cfg.distill, field.split(".")[1]) and not (cfg.distill.teacher and cfg.distill.alpha < 1):
-            raise ConfigError(f"{field}: these texts learn from the teacher's soft targets only; set distill.teacher "
-                              f"and distill.alpha below 1, or {undo}")
-    if cfg.distill.ensemble and not (cfg.distill.teacher and cfg.distill.alpha < 1):
-        raise ConfigError("distill.ensemble: these runs score alongside the teacher; set distill.teacher and "
-                          "distill.alpha below 1, or leave distill.ensemble empty")
+            raise ConfigError(f"{field}: {why}; set distill.teacher and distill.alpha below 1, or {undo}")
     if cfg.distill.ensemble and cfg.distill.fold_teachers:
         raise ConfigError("distill.ensemble: training texts take their soft targets from distill.fold_teachers, "
                           "so an ensemble would score only the unlabelled texts; use one of the two")
