@@ -111,3 +111,18 @@ def test_ranking_metrics_of_every_resample_match_scikit_learn():
         assert scores["pr_auc"][i] == pytest.approx(average_precision_score(labels, positive, sample_weight=w))
     one_class = weighted_scores("binary", labels, probs, None, (labels == 1).astype(float))
     assert np.isnan(one_class["roc_auc"][0]) and np.isnan(one_class["pr_auc"][0])
+
+
+def test_a_split_with_one_class_leaves_its_ranking_metrics_out_and_stays_valid_json():
+    import json
+
+    labels = np.ones(6, dtype=np.int64)
+    probs = np.array([[0.1, 0.9], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0.9, 0.1], [0.4, 0.6]])
+    one_class = resample("binary", labels, probs, None, resamples=200)
+    assert set(intervals(one_class)) == {"accuracy", "f1"}
+    assert set(difference(one_class, one_class)) == {"accuracy", "f1"}
+    json.dumps(intervals(one_class), allow_nan=False)
+    labels[4] = 0  # one negative text, scored lowest: a third of the resamples lack it; the rest make the interval
+    both = intervals(resample("binary", labels, probs, None, resamples=200))
+    assert both["roc_auc"]["value"] == 1.0 and np.isfinite(both["roc_auc"]["low"])
+

@@ -103,8 +103,15 @@ def resample(task: str, labels: np.ndarray, probs: np.ndarray, thresholds: list[
 
 
 def intervals(run: Resampled) -> dict[str, dict[str, float]]:
-    """Per headline metric: its value on the split and the percentile bootstrap interval at LEVEL."""
-    return {m: {"value": run.point[m], **_interval(run.draws[m])} for m in run.point}
+    """Per headline metric: its value on the split and the percentile bootstrap interval at LEVEL. A metric the split
+    cannot define (ROC-AUC of a split with one class) is left out, as the split's own metrics leave it None: a NaN
+    would make the stored metrics invalid JSON. Resamples that happen to lack a class are skipped, so a ranking
+    metric's interval on a split with very few texts of one class holds for the resamples that have both."""
+    return {m: {"value": run.point[m], **_interval(run.draws[m])} for m in run.point if _defined(run, m)}
+
+
+def _defined(run: Resampled, metric: str) -> bool:
+    return bool(np.isfinite(run.point[metric]) and np.isfinite(run.draws[metric]).any())
 
 
 def with_intervals(metrics: dict[str, Any], logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -126,10 +133,10 @@ def interval_text(metrics: dict[str, Any] | None) -> str | None:
 
 
 def difference(a: Resampled, b: Resampled) -> dict[str, dict[str, float | str]]:
-    """Per headline metric: b minus a, its paired bootstrap interval at LEVEL (a and b resampled alike), and b's
-    verdict: "ahead" or "behind" when the interval leaves out zero, else "within noise"."""
+    """Per headline metric both runs define: b minus a, its paired bootstrap interval at LEVEL (a and b resampled
+    alike), and b's verdict: "ahead" or "behind" when the interval leaves out zero, else "within noise"."""
     out: dict[str, dict[str, float | str]] = {}
-    for m in a.point:
+    for m in (m for m in a.point if _defined(a, m) and _defined(b, m)):
         bounds = _interval(b.draws[m] - a.draws[m])
         verdict = "ahead" if bounds["low"] > 0 else "behind" if bounds["high"] < 0 else "within noise"
         out[m] = {"difference": b.point[m] - a.point[m], **bounds, "verdict": verdict}
