@@ -209,3 +209,23 @@ def test_predict_command_for_one_text_and_for_a_file(tmp_path, monkeypatch, caps
                            "--output", str(output))
     assert code == 2 and "none.csv" in err and "Traceback" not in err
     assert [json.loads(line)["text"] for line in output.read_text().splitlines()] == TEXTS  # old output untouched
+
+
+def test_predict_reads_a_file_with_its_own_columns_and_delimiter(tmp_path, monkeypatch, capsys):
+    run = make_tiny_run(tmp_path)
+    expected = [p.label for p in Classifier.load(run).predict(TEXTS)]
+    source = tmp_path / "other.csv"
+    source.write_text("id;body\n" + "\n".join(f'{i};"{t}"' for i, t in enumerate(TEXTS)) + "\n")
+    output = tmp_path / "out.jsonl"
+    code, _, err = run_cli(monkeypatch, capsys, "predict", str(run), "--input", str(source), "--output", str(output),
+                           "--set", "data.delimiter=;")
+    assert code == 2 and "no column 'text'" in err and not output.exists()
+    code, _, err = run_cli(monkeypatch, capsys, "predict", str(run), "--input", str(source), "--output", str(output),
+                           "--text-column", "body", "--set", "data.delimiter=;")
+    assert code == 0, err
+    assert [json.loads(line)["pred_label"] for line in output.read_text().splitlines()] == expected
+    code, _, err = run_cli(monkeypatch, capsys, "predict", str(run), "--input", str(source), "--output", "-",
+                           "--set", "train.lr=1")
+    assert code == 2 and "--set train.lr=1: only data.* fields" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(monkeypatch, capsys, "predict", str(run), TEXTS[0], "--text-column", "body")
+    assert code == 2 and "a TEXT argument needs neither" in err

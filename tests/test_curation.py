@@ -184,6 +184,18 @@ def test_select_command_writes_the_pool_rows_in_its_format(tmp_path: Path) -> No
     assert scores == sorted(scores, reverse=True)
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    renamed = tmp_path / "pool-body.csv"
+    renamed.write_text(pool.read_text(encoding="utf-8").replace("id,text", "id,body", 1), encoding="utf-8")
+    done = subprocess.run([*command[:6], str(renamed), "--text-column", "body", *command[7:]], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "pool-body-selected.csv").open(encoding="utf-8", newline="") as handle:
+        assert [r["id"] for r in csv.DictReader(handle)] == [r["id"] for r in rows]  # same texts, same ranking
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,text\n", encoding="utf-8")
+    done = subprocess.run([*command[:6], str(empty), *command[7:]], capture_output=True, text=True)
+    assert done.returncode == 2 and "empty.csv: the pool holds no texts" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "empty-selected.csv").exists()
     lines = tmp_path / "pool.txt"
     lines.write_text("good app\n\nbad app\nfine\n", encoding="utf-8")
     done = subprocess.run([*command[:6], str(lines), "--k", "2", "--strategy", "diverse"], capture_output=True,

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from distilora.cli_options import ConfigArg, ExportFormat, SetOpt
+from distilora.cli_options import ConfigArg, ExportFormat, FileSetOpt, FileTextColumnOpt, SetOpt, file_mapping
 from distilora.cli_curation import audit, select_texts
 from distilora.cli_predict import predict
 from distilora.cli_serve import serve
@@ -149,18 +149,16 @@ def ship(config: ConfigArg = None, set_: SetOpt = None,
 def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
              data: Annotated[str, typer.Option("--data", help="Labelled file (read with the run's column mapping "
                                                "unless mapped here).")],
-             text_column: Annotated[Optional[str], typer.Option(help="The file's text column.")] = None,
+             text_column: FileTextColumnOpt = None,
              label_column: Annotated[Optional[list[str]], typer.Option(help="The file's label column (repeat for "
                                                                        "0/1 multi-label columns).")] = None,
-             set_: Annotated[Optional[list[str]], typer.Option("--set", help="Other data.* fields for reading this "
-                             "file: data.label_encoding=index data.delimiter=';' data.quoting=none ...")] = None) -> None:
+             set_: FileSetOpt = None) -> None:
     """Evaluate a run on a labelled file: classification report, confusion matrix, ROC/PR AUC; saved in the run."""
     from distilora.runfolder import eval_name
     from distilora.inference.evaluate_file import evaluate_run
 
-    mapping = [*([f"data.text_column={text_column}"] if text_column else []),
-               *([f"data.label_column={label_column[0] if len(label_column) == 1 else label_column}"]
-                 if label_column else []), *(set_ or [])]
+    labels = [f"data.label_column={label_column[0] if len(label_column) == 1 else label_column}"] if label_column else []
+    mapping = [*file_mapping(text_column, None), *labels, *(set_ or [])]
     evaluate_run(run, data, data_overrides=mapping)
     _print_metrics(run, eval_name(data))
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from distilora.cli_options import Backend, SetOpt
+from distilora.cli_options import Backend, FileSetOpt, FileTextColumnOpt, SetOpt, file_mapping
 
 StrategyOpt = Literal["uncertainty", "margin", "entropy", "diverse", "random"]  # curation.selection.STRATEGIES
 
@@ -45,17 +45,20 @@ def audit(target: Annotated[Optional[Path], typer.Argument(help="YAML config, or
 
 
 def select_texts(run: Annotated[Path, typer.Argument(help="Run folder whose model scores the pool.")],
-                 pool: Annotated[str, typer.Option("--pool", help="Unlabelled texts: CSV/TSV/JSONL/Parquet with the "
-                                                   "run's text column, or .txt (one per line).")],
+                 pool: Annotated[str, typer.Option("--pool", help="Unlabelled texts: CSV/TSV/JSONL/Parquet (the run's "
+                                                   "text column, or --text-column), or .txt (one per line).")],
                  k: Annotated[int, typer.Option("--k", help="How many texts to select.")] = 100,
                  strategy: Annotated[StrategyOpt, typer.Option(help="uncertainty, margin, entropy, diverse "
                                                                "(uncertain and spread out) or random.")] = "diverse",
                  output: Annotated[Optional[Path], typer.Option(help="Where to write them (default: "
                                                                 "<pool>-selected, same format).")] = None,
                  backend: Annotated[Backend, typer.Option(help="Engine that scores the pool.")] = "torch",
-                 seed: Annotated[int, typer.Option(help="Seed for random and diverse.")] = 0) -> None:
+                 seed: Annotated[int, typer.Option(help="Seed for random and diverse.")] = 0,
+                 text_column: FileTextColumnOpt = None,
+                 set_: FileSetOpt = None) -> None:
     """Rank unlabelled texts by how much labelling them should teach the model; writes the top k, best first."""
     from distilora.curation.select_pool import select_from_pool
 
-    written, count = select_from_pool(run, pool, k, strategy, output, backend=backend, seed=seed)
+    written, count = select_from_pool(run, pool, k, strategy, output, backend=backend, seed=seed,
+                                      data_overrides=file_mapping(text_column, set_))
     typer.echo(f"wrote {count} texts to label ({strategy}) to {written}")

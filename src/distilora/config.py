@@ -281,6 +281,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return build_config(raw, overrides, source)
 
 
+def file_data_config(config_yaml: str | Path, overrides: list[str] | None = None) -> DataConfig:
+    """How a finished run reads another file of texts (eval, predict, select): its own data section, changed by the
+    file's mapping as data.* overrides ('data.text_column=body', 'data.delimiter=;'), so the file need not be
+    rewritten to match the training file."""
+    outside = [o for o in overrides or [] if not o.strip().startswith("data.")]
+    if outside:
+        raise ConfigError(f"--set {outside[0]}: only data.* fields say how to read this file")
+    return load_config(config_yaml, overrides).data
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """'train.lr: 0.001 -> 0.0005' for every field whose value differs between two config mappings."""
     changes = []

@@ -18,9 +18,11 @@ def default_selection_path(pool: str) -> Path:
 
 
 def select_from_pool(run: Path, pool: str, k: int, strategy: Strategy, output: Path | None = None, *,
-                     backend: str = "torch", batch_size: int = 64, seed: int = 0) -> tuple[Path, int]:
-    """Write the selection; returns (where, how many). An existing output file is never replaced."""
-    from distilora.config import load_config
+                     backend: str = "torch", batch_size: int = 64, seed: int = 0,
+                     data_overrides: list[str] | None = None) -> tuple[Path, int]:
+    """Write the selection; returns (where, how many). The pool is read with the run's data mapping changed by
+    data_overrides ('data.text_column=body'). An existing output file is never replaced."""
+    from distilora.config import file_data_config
     from distilora.data.loading import read_texts, texts_and_pairs
     from distilora.data.readers import read_table
     from distilora.inference.classifier import Classifier
@@ -32,7 +34,8 @@ def select_from_pool(run: Path, pool: str, k: int, strategy: Strategy, output: P
     if output.exists():
         raise ConfigError(f"{output}: already exists; pass another --output or move it away")
     folder = RunFolder(run)
-    data = load_config(folder.config_yaml).data
+    folder.info()  # a missing run folder is named as such, before its config is read
+    data = file_data_config(folder.config_yaml, data_overrides)
     lines_file = Path(pool).suffix.lower() == ".txt" and data.format == "auto"
     table = None if lines_file else read_table(pool, data, field="--pool")
     if table is None:
@@ -40,6 +43,8 @@ def select_from_pool(run: Path, pool: str, k: int, strategy: Strategy, output: P
         texts, pairs = split.texts, split.pairs
     else:
         texts, pairs = texts_and_pairs(table, data, pool)
+    if not texts:
+        raise ConfigError(f"{pool}: the pool holds no texts to rank; give a file with at least one")
     classifier = Classifier.load(run, backend=backend)
     probs = _pool_probabilities(classifier, texts, pairs, batch_size)
     embeddings = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from distilora.errors import ConfigError
 from distilora.runfolder import RunFolder, eval_name
 
 
@@ -18,7 +17,7 @@ def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64,
     """Metrics of a finished run on another labelled file, saved in the run as metrics/eval-<file stem>.json, apart
     from the run's own splits. The file is read with the training column mapping, changed by data_overrides
     ('data.text_column=body', 'data.label_column=toxic'): a held-out file need not be rewritten to match."""
-    from distilora.config import build_config, load_config
+    from distilora.config import file_data_config
     from distilora.data.loading import load_eval_split
     from distilora.data.labels import LabelSpace
     from distilora.evaluation.metrics import evaluate_logits
@@ -27,11 +26,7 @@ def evaluate_run(run_dir: str | Path, data_file: str, *, batch_size: int = 64,
 
     folder = RunFolder(run_dir)
     info = folder.info()
-    config = load_config(folder.config_yaml)
-    outside = [o for o in data_overrides or [] if not o.strip().startswith("data.")]
-    if outside:
-        raise ConfigError(f"--set {outside[0]}: eval only maps the file's columns; use data.* fields")
-    data = build_config(config.model_dump(mode="json"), data_overrides, source="the run's config.yaml").data
+    data = file_data_config(folder.config_yaml, data_overrides)
     name = eval_name(data_file)
     split = load_eval_split(data, data_file, LabelSpace(tuple(info.labels), info.task), name=name)
     logits = Classifier.load(folder.path).predict_logits(split.texts, split.pairs, batch_size=batch_size,

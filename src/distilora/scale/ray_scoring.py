@@ -47,12 +47,13 @@ def output_shard(out_dir: Path, shard: Path, fmt: str) -> Path:
 class ShardScorer:
     """A Ray actor: loads the run's engine once, then scores whole shards handed to it by path."""
 
-    def __init__(self, run: str, backend: str, threads: int, batch_size: int, out_dir: str, fmt: str):
-        from distilora.config import load_config
+    def __init__(self, run: str, backend: str, threads: int, batch_size: int, out_dir: str, fmt: str,
+                 data_overrides: list[str]):
+        from distilora.config import file_data_config
         from distilora.inference.classifier import Classifier
 
         self.classifier = Classifier.load(run, backend=backend, threads=threads)
-        self.data = load_config(RunFolder(run).config_yaml).data
+        self.data = file_data_config(RunFolder(run).config_yaml, data_overrides)
         self.batch_size, self.out_dir, self.fmt = batch_size, Path(out_dir), fmt
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -70,11 +71,15 @@ class ShardScorer:
 
 def score_corpus(run: Path, pattern: str, out_dir: Path, *, address: str = "local", backend: str = "auto",
                  actors: int | None = None, threads: int = 1, batch_size: int = 64, fmt: str = "parquet",
-                 say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Score every shard not yet in out_dir; returns counts, texts/s and the engine used."""
+                 data_overrides: list[str] | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Score every shard not yet in out_dir, read with the run's data mapping changed by data_overrides; returns
+    counts, texts/s and the engine used."""
+    from distilora.config import file_data_config
+
     if fmt not in SHARD_FORMATS:
         raise ConfigError(f"--shard-format {fmt!r}: choose one of {', '.join(SHARD_FORMATS)}")
     RunFolder(run).info()  # a missing or damaged run fails here, before Ray starts
+    file_data_config(RunFolder(run).config_yaml, data_overrides)  # and so does a bad mapping
     shards = input_shards(pattern)
     out_dir.mkdir(parents=True, exist_ok=True)
     pending = [s for s in shards if not output_shard(out_dir, s, fmt).is_file()]
@@ -92,7 +97,7 @@ def score_corpus(run: Path, pattern: str, out_dir: Path, *, address: str = "loca
     results = dataset.map_batches(
         ShardScorer, batch_size=1, concurrency=pool, num_cpus=threads,
         fn_constructor_kwargs={"run": str(run), "backend": engine, "threads": threads, "batch_size": batch_size,
-                               "out_dir": str(out_dir), "fmt": fmt}).take_all()
+                               "out_dir": str(out_dir), "fmt": fmt, "data_overrides": data_overrides or []}).take_all()
     wall = time.perf_counter() - tick
     rows = int(sum(r["rows"] for r in results))
     say(f"scored {len(results)} shards, {rows:,} texts in {wall:.1f} s ({rows / wall:,.0f} texts/s) on {pool} "
