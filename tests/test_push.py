@@ -62,15 +62,19 @@ def test_push_refuses_an_unfinished_run_or_one_without_a_card_before_any_network
 
 
 def test_an_unreachable_hub_is_one_line(tmp_path, monkeypatch, capsys):
-    from huggingface_hub import HfApi
+    """A real call to a Hub endpoint where nothing listens: the HTTP client's own connection error (httpx2's, not an
+    OSError, in huggingface_hub 2.x) becomes the one-line error, with no traceback."""
+    import socket
 
+    from huggingface_hub import constants
+
+    with socket.socket() as probe:  # a local port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
     run = make_tiny_run(tmp_path, "full")
     write_model_cards(run)
-
-    def offline(self, repo_id, **kw):
-        raise OSError("Failed to resolve 'huggingface.co'")
-    monkeypatch.setattr(HfApi, "create_repo", offline)
     capsys.readouterr()  # the tiny run's own progress output
-    code, _, err = run_cli(monkeypatch, capsys, "push", str(run), "me/x")
-    assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "push to me/x failed: Failed to resolve 'huggingface.co'; check the network" in err
+    code, _, err = run_cli(monkeypatch, capsys, "push", str(run), "me/x", "--token", "hf_test")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "push to me/x failed: " in err and "; check the network" in err

@@ -27,12 +27,15 @@ def push_run(run_dir: str | Path, repo_id: str, *, private: bool = False, revisi
         raise DistiloraError(f"{folder.path}: no model card (README.md); write it with `distilora report "
                              f"{folder.path}`, then push")
     api = HfApi(token=token)
+    # HfHubHTTPError derives from its HTTP client's base error (requests', httpx's or httpx2's, by huggingface_hub
+    # version), which is also what a refused or unresolvable connection raises: catch that family, not only OSError
+    failures = (HfHubHTTPError, *HfHubHTTPError.__bases__, OSError, ValueError)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         commit: Any = api.upload_folder(
             repo_id=repo_id, folder_path=str(folder.path), revision=revision, ignore_patterns=NEVER_PUSHED,
             commit_message=commit_message or f"distilora {info.method} {info.task} classifier ({folder.path.name})")
-    except (HfHubHTTPError, OSError, ValueError) as err:
+    except failures as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DistiloraError(f"push to {repo_id} failed: {first}; check the network, `hf auth login` or --token, "
                              f"and that the repository id is yours") from None
