@@ -189,3 +189,18 @@ def test_a_missing_named_backbone_says_how_to_install_it(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"'mpnet' \(sentence-transformers/all-mpnet-base-v2\) is not installed; "
                                           r"install it once with `distilora backbones install mpnet`"):
         resolve_backbone("mpnet")
+
+
+def test_a_hub_id_that_cannot_be_fetched_is_a_one_line_error_before_any_run_folder(tmp_path, monkeypatch, capsys):
+    import huggingface_hub.constants
+
+    from runs import run_cli
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as on a machine without network
+    data = write_tiny_reviews(tmp_path / "reviews.csv", 40)
+    out = tmp_path / "run"
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--set", f"data.train={data}",
+                           "model.backbone=distilora-tests/no-such-model", f"output_dir={out}")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "model.backbone: cannot load distilora-tests/no-such-model (" in err
+    assert "give a local model folder or a named backbone" in err and not out.exists()

@@ -62,11 +62,14 @@ def _encode(backbone_path: str, texts: list[str], pairs: list[str] | None, max_l
     from distilora.data.batching import inference_batches, pad_batch
     from distilora.data.tokenize import encode, load_fast_tokenizer, pad_token_id
     from distilora.inference.torch_backend import model_inputs
-    from distilora.modeling.backbone import quiet_transformers
+    from distilora.modeling.backbone import quiet_transformers, unloadable_backbone
     from distilora.progress import progress_bar
 
-    with quiet_transformers():
-        model = AutoModel.from_pretrained(backbone_path, use_safetensors=True).eval()
+    try:
+        with quiet_transformers():
+            model = AutoModel.from_pretrained(backbone_path, use_safetensors=True).eval()
+    except OSError as err:
+        raise unloadable_backbone(backbone_path, err) from None
     tokenizer = load_fast_tokenizer(backbone_path)
     encoded = encode(tokenizer, texts, pairs, max_length)
     pad_id = pad_token_id(Path(backbone_path), tokenizer)

@@ -34,6 +34,14 @@ def resolve_backbone(name: str) -> str:
     raise ConfigError(f"model.backbone: {name} is neither an existing folder nor a hub id")
 
 
+def unloadable_backbone(path: str, err: Exception) -> ConfigError:
+    """The one-line error for a backbone that from_pretrained could not load: most often a hub id on a machine
+    without network access, which transformers reports as a long OSError."""
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ConfigError(f"model.backbone: cannot load {path} ({reason}); without network access give a local model "
+                       f"folder or a named backbone (`distilora backbones`)")
+
+
 def portable_backbone_name(name: str) -> str:
     """What a run records as its base model: a named backbone's hub id, anything else as given."""
     named = named_backbone(name)

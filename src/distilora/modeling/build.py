@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from distilora.config import RunConfig
 from distilora.data.labels import LabelSpace
 from distilora.errors import ConfigError
-from distilora.modeling.backbone import quiet_transformers, resolve_backbone
+from distilora.modeling.backbone import quiet_transformers, resolve_backbone, unloadable_backbone
 from distilora.modeling.pooling import add_mean_pooling_layer
 
 if TYPE_CHECKING:
@@ -100,19 +100,19 @@ def load_classifier(backbone_path: str, label_space: LabelSpace, dropout: float 
     """A *ForSequenceClassification model over the backbone, with the run's labels in its config."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    config = AutoConfig.from_pretrained(backbone_path, num_labels=label_space.num_labels,
-                                        id2label=label_space.id2label(), label2id=label_space.label2id(),
-                                        problem_type="multi_label_classification" if label_space.is_multilabel
-                                        else "single_label_classification")
-    if dropout is not None:
-        for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
-            if hasattr(config, key):
-                setattr(config, key, dropout)
     try:
+        config = AutoConfig.from_pretrained(backbone_path, num_labels=label_space.num_labels,
+                                            id2label=label_space.id2label(), label2id=label_space.label2id(),
+                                            problem_type="multi_label_classification" if label_space.is_multilabel
+                                            else "single_label_classification")
+        if dropout is not None:
+            for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout"):
+                if hasattr(config, key):
+                    setattr(config, key, dropout)
         with quiet_transformers():  # the "newly initialised head" note is expected: we train that head
             return AutoModelForSequenceClassification.from_pretrained(backbone_path, config=config, use_safetensors=True)
     except OSError as err:
-        raise ConfigError(f"model.backbone: cannot load {backbone_path} ({str(err).splitlines()[0]})") from None
+        raise unloadable_backbone(backbone_path, err) from None
 
 
 def wrap_for_method(model: "torch.nn.Module", cfg: RunConfig) -> "torch.nn.Module":

@@ -58,13 +58,17 @@ def _few_shot_model_fields(cfg: RunConfig) -> dict[str, str]:
     """Full tuning and mean pooling (where the architecture allows it), for the fields the user left unset."""
     from transformers import AutoConfig
 
-    from distilora.modeling.backbone import resolve_backbone
+    from distilora.modeling.backbone import resolve_backbone, unloadable_backbone
     from distilora.modeling.pooling import supports_mean_pooling
 
     chosen = cfg.model.model_fields_set
     fields = {} if "method" in chosen else {"method": "full"}
     if "pooling" not in chosen and cfg.distill.student_layers == "all":
-        model_type = AutoConfig.from_pretrained(resolve_backbone(cfg.model.backbone)).model_type
+        path = resolve_backbone(cfg.model.backbone)
+        try:
+            model_type = AutoConfig.from_pretrained(path).model_type
+        except OSError as err:
+            raise unloadable_backbone(path, err) from None
         if supports_mean_pooling(model_type):
             fields["pooling"] = "mean"
     return fields
