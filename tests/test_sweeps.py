@@ -83,6 +83,12 @@ def test_typos_fail_before_any_training(tmp_path, config):
     with pytest.raises(ConfigError, match="unknown key 'peft.rank'"):
         grid_sweep(config, parse_grid(["peft.rank=1,2"]), tmp_path / "s", metric="accuracy", split="test")
     assert not (tmp_path / "s" / "trials").exists()
+    with pytest.raises(ConfigError, match=r"^--grid peft.r=abc: peft.r: Input should be a valid integer"):
+        grid_sweep(config, parse_grid(["peft.r=1,abc"]), tmp_path / "s", metric="accuracy", split="test")
+    with pytest.raises(ConfigError, match=r"^--set peft.alpha=x: peft.alpha"):  # the base overrides keep their name
+        grid_sweep(config, parse_grid(["peft.r=1,2"]), tmp_path / "s", metric="accuracy", split="test",
+                   base=["peft.alpha=x"])
+    assert not (tmp_path / "s" / "trials").exists()
     with pytest.raises(ConfigError, match="expected FIELD=V1,V2"):
         parse_grid(["peft.r"])
     with pytest.raises(ConfigError, match="loguniform:LOW:HIGH"):

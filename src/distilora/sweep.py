@@ -53,10 +53,17 @@ def trial_slug(values: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", text)
 
 
-def _trial_config(config_path: Path | None, base: list[str], values: dict[str, Any], out: Path) -> RunConfig:
+def _trial_config(config_path: Path | None, base: list[str], values: dict[str, Any], out: Path,
+                  flag: str = "--grid") -> RunConfig:
     written = {k: "null" if v is None else v for k, v in values.items()}  # so a grid can switch a field off
     overrides = [*base, *(f"{k}={v}" for k, v in written.items()), f"output_dir={out / 'trials' / trial_slug(values)}"]
-    return load_config(config_path, overrides)
+    try:
+        return load_config(config_path, overrides)
+    except ConfigError as err:  # blamed on "--set FIELD=V": say it came from the grid (or space) the user wrote
+        blamed = str(err).partition(" ")[2]
+        if str(err).startswith("--set ") and blamed.partition("=")[0] in values:
+            raise ConfigError(f"{flag} {blamed}") from None
+        raise
 
 
 def run_trial(config: RunConfig, metric: str, split: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +187,7 @@ def optuna_sweep(config_path: Path | None, space: dict[str, tuple[str, list[Any]
                 values[field] = trial.suggest_int(field, int(args[0]), int(args[1]))
             else:
                 values[field] = trial.suggest_float(field, float(args[0]), float(args[1]), log=kind == "loguniform")
-        row = run_trial(_trial_config(config_path, base or [], values, out), metric, split, values)
+        row = run_trial(_trial_config(config_path, base or [], values, out, "--space"), metric, split, values)
         say(_trial_line(trial.number + 1, trials, values, row, metric))
         return float(row[metric])
 
@@ -188,7 +195,8 @@ def optuna_sweep(config_path: Path | None, space: dict[str, tuple[str, list[Any]
         study.optimize(objective, n_trials=trials - done)
     for t in study.trials:
         if t.state == optuna.trial.TrialState.COMPLETE:
-            rows.append(run_trial(_trial_config(config_path, base or [], t.params, out), metric, split, t.params))
+            rows.append(run_trial(_trial_config(config_path, base or [], t.params, out, "--space"), metric, split,
+                                  t.params))
     write_results(rows, list(space), out, metric, split)
     return rows
 
