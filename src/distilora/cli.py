@@ -158,8 +158,7 @@ def evaluate(run: Annotated[Path, typer.Argument(help="Run folder.")],
     from distilora.inference.evaluate_file import evaluate_run
 
     labels = [f"data.label_column={label_column[0] if len(label_column) == 1 else label_column}"] if label_column else []
-    mapping = [*file_mapping(text_column, None), *labels, *(set_ or [])]
-    evaluate_run(run, data, data_overrides=mapping)
+    evaluate_run(run, data, data_overrides=file_mapping(text_column, [*labels, *(set_ or [])]))
     _print_metrics(run, eval_name(data))
 
 
