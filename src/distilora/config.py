@@ -243,27 +243,32 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def build_config(raw: dict[str, Any], overrides: list[str] | None = None, source: str = "config") -> RunConfig:
-    """Validate a raw mapping plus KEY=VALUE overrides into a RunConfig, with one-line errors."""
+def build_config(raw: dict[str, Any], overrides: list[str] | None = None, source: str = "config", *,
+                 flags: dict[str, str] | None = None) -> RunConfig:
+    """Validate a raw mapping plus KEY=VALUE overrides into a RunConfig, with one-line errors. An override is blamed
+    as `--set KEY=VALUE` unless flags names the option its KEY came from ({'peft.r': '--grid'})."""
     merged = _deep_merge(raw, parse_overrides(overrides or []))
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, _blamed_source(err, overrides or [], source))) from None
+        blamed = _blamed_source(err, overrides or [], source, flags or {})
+        raise ConfigError(_format_validation_error(err, blamed)) from None
 
 
-def _blamed_source(err: ValidationError, overrides: list[str], source: str) -> str:
-    """The override that set the field at fault ('--set train.lr=abc'), else the config file."""
+def _blamed_source(err: ValidationError, overrides: list[str], source: str, flags: dict[str, str]) -> str:
+    """The override that set the field at fault ('--set train.lr=abc', '--grid peft.r=abc'), else the config file."""
     where = ".".join(str(part) for part in err.errors()[0]["loc"])
     for pair in reversed(overrides):
         key = pair.partition("=")[0].strip()
         if where == key or where.startswith(key + "."):
-            return f"--set {pair}"
+            return f"{flags.get(key, '--set')} {pair}"
     return source
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config (or start from the defaults when path is None) and apply overrides."""
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, *,
+                flags: dict[str, str] | None = None) -> RunConfig:
+    """Read a YAML config (or start from the defaults when path is None) and apply overrides (flags: as in
+    build_config)."""
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
@@ -278,7 +283,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of sections (data:, model:, ...) at the top level")
         raw = loaded or {}
-    return build_config(raw, overrides, source)
+    return build_config(raw, overrides, source, flags=flags)
 
 
 def file_data_config(config_yaml: str | Path, overrides: list[str] | None = None) -> DataConfig:

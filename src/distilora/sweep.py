@@ -57,13 +57,7 @@ def _trial_config(config_path: Path | None, base: list[str], values: dict[str, A
                   flag: str = "--grid") -> RunConfig:
     written = {k: "null" if v is None else v for k, v in values.items()}  # so a grid can switch a field off
     overrides = [*base, *(f"{k}={v}" for k, v in written.items()), f"output_dir={out / 'trials' / trial_slug(values)}"]
-    try:
-        return load_config(config_path, overrides)
-    except ConfigError as err:  # blamed on "--set FIELD=V": say it came from the grid (or space) the user wrote
-        blamed = str(err).partition(" ")[2]
-        if str(err).startswith("--set ") and blamed.partition("=")[0] in values:
-            raise ConfigError(f"{flag} {blamed}") from None
-        raise
+    return load_config(config_path, overrides, flags={k: flag for k in values})  # errors name --grid / --space
 
 
 def run_trial(config: RunConfig, metric: str, split: str, values: dict[str, Any]) -> dict[str, Any]:
